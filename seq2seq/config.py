@@ -1,0 +1,323 @@
+"""Experiment configuration: YAML files loaded into frozen dataclasses, strictly.
+
+A config has four sections, each a frozen dataclass:
+
+    model:  the architecture's own dataclass (`TransformerConfig`, `GRUConfig`, ...), chosen by
+            `model.arch` from the model registry, so a new architecture brings its own section
+    data:   `DataConfig`   corpus -> examples -> splits -> sentencepiece tokenizer
+    train:  `TrainConfig`  batching, optimisation, schedule, validation, precision
+    decode: `DecodeConfig` greedy by default; beam search and sampling on request
+
+Files are read with `yaml.safe_load`; command-line overrides are dotted (`--set model.n_layers=4`,
+values parsed as YAML). An unknown key, a wrong type or an impossible value raises `ConfigError`
+naming the key, before any data is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seq2seq.errors import ConfigError
+
+NORMALIZATIONS = ("raw", "tutorial")
+TOKENIZER_TYPES = ("unigram", "bpe")
+SCHEDULES = ("inverse_sqrt", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STRATEGIES = ("greedy", "beam", "sample")
+MIN_VOCAB_SIZE = 100
+
+
+def check(condition: bool, key: str, message: str) -> None:
+    """Raise `ConfigError` for `key` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(f"config: {key}: {message}")
+
+
+def check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    check(value in choices, key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def check_probability(value: float, key: str) -> None:
+    check(0.0 <= value < 1.0, key, f"{value} must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How the corpus becomes tokenized (context, response) examples. Shared by all models."""
+
+    context_turns: int = 1  # previous utterances joined (by the tokenizer's <sep>) as context
+    normalize: str = "raw"  # "raw" text for sentencepiece, or the PyTorch tutorial's "tutorial"
+    tokenizer: str = "unigram"  # sentencepiece model type: unigram or bpe
+    vocab_size: int = 8000
+    max_src_len: int = 64  # examples with a longer context (in tokens) are dropped
+    max_tgt_len: int = 48  # examples with a longer response (in tokens) are dropped
+    valid_fraction: float = 0.05
+    test_fraction: float = 0.05
+    split_seed: int = 1234
+
+    def validate(self) -> None:
+        check(self.context_turns >= 1, "data.context_turns", "must be >= 1")
+        check_choice(self.normalize, NORMALIZATIONS, "data.normalize")
+        check_choice(self.tokenizer, TOKENIZER_TYPES, "data.tokenizer")
+        check(
+            self.vocab_size >= MIN_VOCAB_SIZE,
+            "data.vocab_size",
+            f"{self.vocab_size} is too small (at least {MIN_VOCAB_SIZE})",
+        )
+        check(self.max_src_len >= 1, "data.max_src_len", "must be >= 1")
+        check(self.max_tgt_len >= 1, "data.max_tgt_len", "must be >= 1")
+        check(0.0 < self.valid_fraction < 0.5, "data.valid_fraction", "must be in (0, 0.5)")
+        check(0.0 < self.test_fraction < 0.5, "data.test_fraction", "must be in (0, 0.5)")
+        check(
+            self.valid_fraction + self.test_fraction < 0.5,
+            "data.test_fraction",
+            "valid_fraction + test_fraction must leave most data for training",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Batching, optimisation and validation of the teacher-forced training loop."""
+
+    batch_size: int = 64  # at most this many examples per batch
+    max_tokens: int = 4096  # and at most this many padded tokens (src + tgt) per batch
+    grad_accum: int = 1
+    lr: float = 5e-4  # peak learning rate
+    schedule: str = "inverse_sqrt"  # the Transformer paper's warm-up, or constant
+    warmup_steps: int = 1000
+    decoder_lr_multiplier: float = 1.0  # the PyTorch tutorial's decoder_learning_ratio
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.98
+    clip_norm: float = 1.0  # clip the global gradient norm to this; 0 disables clipping
+    label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0  # probability of feeding the gold token at each step
+    teacher_forcing_final: float = 1.0  # ratio reached by linear decay ...
+    teacher_forcing_decay_steps: int = 0  # ... over this many steps (0: no decay)
+    epochs: int = 20
+    max_steps: int = 0  # 0: train for `epochs`
+    eval_interval: int = 500  # validate (and save last.pt) every this many optimizer steps
+    log_interval: int = 50
+    patience: int = 5  # stop after this many validations without a better loss (0: never)
+    num_sample_prompts: int = 8  # validation prompts decoded greedily and logged as text
+    max_nonfinite_steps: int = 20  # consecutive non-finite steps that stop the run
+    precision: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; fp32 on CPU
+    compile: bool = False
+    seed: int = 1234
+
+    def validate(self) -> None:
+        for key in ("batch_size", "max_tokens", "grad_accum", "epochs", "eval_interval",
+                    "log_interval"):
+            check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
+        for key in ("max_steps", "warmup_steps", "patience", "num_sample_prompts",
+                    "teacher_forcing_decay_steps"):
+            check(getattr(self, key) >= 0, f"train.{key}", "must be >= 0")
+        check(self.max_nonfinite_steps >= 1, "train.max_nonfinite_steps", "must be >= 1")
+        check(self.lr > 0, "train.lr", "must be > 0")
+        check_choice(self.schedule, SCHEDULES, "train.schedule")
+        check(self.decoder_lr_multiplier > 0, "train.decoder_lr_multiplier", "must be > 0")
+        check(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        check_probability(self.adam_beta1, "train.adam_beta1")
+        check_probability(self.adam_beta2, "train.adam_beta2")
+        check(self.clip_norm >= 0, "train.clip_norm", "must be >= 0 (0 disables clipping)")
+        check_probability(self.label_smoothing, "train.label_smoothing")
+        for key in ("teacher_forcing", "teacher_forcing_final"):
+            value = getattr(self, key)
+            check(0.0 <= value <= 1.0, f"train.{key}", f"{value} must be in [0, 1]")
+        check_choice(self.precision, PRECISIONS, "train.precision")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Decoding settings for validation samples, chat and comparison. Greedy by default."""
+
+    strategy: str = "greedy"
+    max_len: int = 40  # new tokens at most
+    min_len: int = 0  # eos is forbidden before this many tokens (beam search)
+    beam_size: int = 5
+    length_penalty: float = 1.0  # beam scores are divided by length ** length_penalty
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0: off)
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 1.0  # 1.0: off
+    repetition_penalty: float = 1.0  # 1.0: off (CTRL's penalty on already generated tokens)
+
+    def validate(self) -> None:
+        check_choice(self.strategy, STRATEGIES, "decode.strategy")
+        check(self.max_len >= 1, "decode.max_len", "must be >= 1")
+        check(0 <= self.min_len <= self.max_len, "decode.min_len", "must be in [0, max_len]")
+        check(self.beam_size >= 1, "decode.beam_size", "must be >= 1")
+        check(self.length_penalty >= 0, "decode.length_penalty", "must be >= 0")
+        check(self.no_repeat_ngram >= 0, "decode.no_repeat_ngram", "must be >= 0")
+        check(self.temperature > 0, "decode.temperature", "must be > 0")
+        check(self.top_k >= 0, "decode.top_k", "must be >= 0")
+        check(0.0 < self.top_p <= 1.0, "decode.top_p", "must be in (0, 1]")
+        check(self.repetition_penalty >= 1.0, "decode.repetition_penalty", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole experiment: model, data, training and decoding."""
+
+    model: Any  # the dataclass registered for `model.arch`
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.data.validate()
+        self.train.validate()
+        self.decode.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **sections: Any) -> Config:
+        return dataclasses.replace(self, **sections)
+
+
+def model_config_class(arch: str) -> type:
+    """The config dataclass registered for an architecture name."""
+    from seq2seq.models import get_architecture
+
+    return get_architecture(arch).config_class
+
+
+def build_section(cls: type, values: Any, section: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    if values is None:
+        values = {}
+    check(isinstance(values, dict), section, f"must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"config: {section}.{key}: unknown key (known keys: {known})")
+        values[key] = coerce(value, hints[key], f"{section}.{key}")
+    return cls(**values)
+
+
+def coerce(value: Any, expected: Any, key: str) -> Any:
+    """Check `value` against a type hint; ints are accepted where floats are expected."""
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(expected):
+            try:
+                return coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config: {key}: {value!r} is not a {expected}")
+    if expected is type(None):
+        check(value is None, key, f"{value!r} is not null")
+        return value
+    if origin in (tuple, list):
+        (item_type, *_) = typing.get_args(expected) or (Any,)
+        check(isinstance(value, (list, tuple)), key, f"{value!r} is not a list")
+        return origin(coerce(item, item_type, key) for item in value)
+    if expected is Any:
+        return value
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        check(ok, key, f"{value!r} is not a number")
+        return float(value)
+    if expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        check(ok, key, f"{value!r} is not an integer")
+        return value
+    check(isinstance(value, expected), key, f"{value!r} is not a {expected.__name__}")
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`'model.n_layers=4'` -> (['model', 'n_layers'], 4); the value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected section.key=value, e.g. model.n_layers=4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) != 2:
+            raise ConfigError(f"--set {text}: keys have the form section.key, e.g. model.n_layers")
+        section, key = path
+        if section not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise ConfigError(f"--set {text}: unknown section {section!r} (known: {known})")
+        raw.setdefault(section, {})
+        check(isinstance(raw[section], dict), section, "must be a mapping")
+        raw[section][key] = value
+    return raw
+
+
+SECTIONS = ("model", "data", "train", "decode")
+
+
+def config_from_dict(raw: dict[str, Any], arch: str | None = None) -> Config:
+    """Build and validate a `Config` from plain data (a parsed YAML file or a checkpoint)."""
+    check(isinstance(raw, dict), "config", "the file must hold a mapping of sections")
+    raw = {section: dict(values or {}) for section, values in raw.items()}
+    for section in raw:
+        if section not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise ConfigError(f"config: {section}: unknown section (known: {known})")
+    model = raw.setdefault("model", {})
+    check(isinstance(model, dict), "model", "must be a mapping")
+    file_arch = model.get("arch")
+    if arch is not None and file_arch is not None and file_arch != arch:
+        raise ConfigError(
+            f"config: model.arch: the config is for {file_arch!r} but --model is {arch!r}; "
+            f"pass a config for {arch!r} or drop --model"
+        )
+    model["arch"] = arch or file_arch
+    check(model["arch"] is not None, "model.arch", "missing (set it in the file or use --model)")
+    config = Config(
+        model=build_section(model_config_class(model["arch"]), model, "model"),
+        data=build_section(DataConfig, raw.get("data"), "data"),
+        train=build_section(TrainConfig, raw.get("train"), "train"),
+        decode=build_section(DecodeConfig, raw.get("decode"), "decode"),
+    )
+    config.validate()
+    return config
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, arch: str | None = None
+) -> Config:
+    """Read a YAML config, apply `--set` overrides and validate everything.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted `section.key=value` strings, applied in order.
+        arch: the `--model` name; must agree with the file's `model.arch` when both are given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: not valid YAML") from None
+    check(isinstance(raw, dict), str(path), "must hold a mapping of sections")
+    return config_from_dict(apply_overrides(raw, overrides or []), arch=arch)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (it loads back with `load_config`)."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
