@@ -1,0 +1,112 @@
+"""Strict configs: every shipped file loads, and every kind of mistake names its key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from seq2seq.config import Config, config_from_dict, load_config, save_config
+from seq2seq.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SHIPPED = sorted(CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_configs_load(path: Path) -> None:
+    config = load_config(path)
+    assert isinstance(config, Config)
+    assert config.model.arch in ("transformer", "gru")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("transformer.yaml", "gru.yaml"), ("tiny-transformer.yaml", "tiny-gru.yaml")],
+)
+def test_paired_configs_share_data_settings(first: str, second: str) -> None:
+    """Same data config => same cache key => one tokenizer and one split for both models."""
+    assert load_config(CONFIGS / first).data == load_config(CONFIGS / second).data
+
+
+def test_overrides_are_typed_and_applied() -> None:
+    config = load_config(
+        CONFIGS / "tiny-transformer.yaml",
+        ["model.n_layers=3", "train.lr=0.01", "train.compile=true", "data.vocab_size=500"],
+    )
+    assert config.model.n_layers == 3
+    assert config.train.lr == 0.01
+    assert config.train.compile is True
+    assert config.data.vocab_size == 500
+
+
+def test_int_is_accepted_where_a_float_is_expected() -> None:
+    config = load_config(CONFIGS / "tiny-gru.yaml", ["train.clip_norm=5"])
+    assert config.train.clip_norm == 5.0 and isinstance(config.train.clip_norm, float)
+
+
+def test_configs_are_frozen() -> None:
+    config = load_config(CONFIGS / "tiny-gru.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.bogus=1", "model.bogus"),
+        ("train.bogus=1", "train.bogus"),
+        ("model.n_layers=two", "model.n_layers"),
+        ("model.n_layers=2.5", "model.n_layers"),
+        ("train.compile=3", "train.compile"),
+        ("model.d_model=65", "model.d_model"),
+        ("model.dropout=1.0", "model.dropout"),
+        ("model.dropout=-0.1", "model.dropout"),
+        ("data.vocab_size=10", "data.vocab_size"),
+        ("data.normalize=lower", "data.normalize"),
+        ("decode.strategy=best", "decode.strategy"),
+        ("decode.top_p=0", "decode.top_p"),
+        ("train.label_smoothing=1.5", "train.label_smoothing"),
+    ],
+)
+def test_bad_values_name_their_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(CONFIGS / "tiny-transformer.yaml", [override])
+    message = str(error.value)
+    assert key in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("override", ["nokey", "model=1", "a.b.c=1", "nosection.key=1"])
+def test_malformed_overrides_are_rejected(override: str) -> None:
+    with pytest.raises(ConfigError):
+        load_config(CONFIGS / "tiny-transformer.yaml", [override])
+
+
+def test_model_flag_must_agree_with_the_file() -> None:
+    with pytest.raises(ConfigError, match="model.arch"):
+        load_config(CONFIGS / "gru.yaml", arch="transformer")
+
+
+def test_unknown_architecture_and_section() -> None:
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        config_from_dict({"model": {"arch": "lstm"}})
+    with pytest.raises(ConfigError, match="optim"):
+        config_from_dict({"model": {"arch": "gru"}, "optim": {}})
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_saved_config_round_trips(tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "gru.yaml", ["model.attention=concat"])
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml") == config
+    assert config_from_dict(config.to_dict()) == config
