@@ -1,0 +1,61 @@
+"""Attention heat-maps rendered off-screen with matplotlib's Agg canvas.
+
+A figure becomes an (H, W, 3) uint8 array for TensorBoard's `add_image(..., dataformats="HWC")`
+and a PNG file, without touching matplotlib's global backend or opening a window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+INCHES_PER_TOKEN = 0.32  # the image grows with the tokens so every label stays readable
+MARGIN_INCHES = 1.6  # room for the rotated labels, the title and the colour bar
+DPI = 100
+
+
+def attention_figure(
+    weights: np.ndarray, src_labels: list[str], tgt_labels: list[str], title: str = ""
+) -> Figure:
+    """A heat-map of cross-attention: one row per generated token, one column per source token.
+
+    Args:
+        weights: (T, S) attention of each generated token over the source tokens.
+        src_labels: S source token labels (x axis).
+        tgt_labels: T generated token labels (y axis).
+        title: shown above the map.
+    """
+    t, s = weights.shape
+    if (len(tgt_labels), len(src_labels)) != (t, s):
+        raise ValueError(
+            f"weights are {t}x{s} but there are {len(tgt_labels)}x{len(src_labels)} labels"
+        )
+    size = (MARGIN_INCHES + INCHES_PER_TOKEN * s, MARGIN_INCHES + INCHES_PER_TOKEN * t)
+    figure = Figure(figsize=size, dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axes.set_xticks(range(s), src_labels, rotation=90, fontsize=8)
+    axes.set_yticks(range(t), tgt_labels, fontsize=8)
+    axes.set_xlabel("source")
+    axes.set_ylabel("generated")
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+    figure.tight_layout()
+    return figure
+
+
+def figure_to_array(figure: Figure) -> np.ndarray:
+    """Render a figure: (H, W, 3) uint8 RGB, H and W in pixels (figsize * dpi)."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_png(figure: Figure, path: str | Path) -> None:
+    """Write a figure as a PNG file at its own size and resolution."""
+    FigureCanvasAgg(figure).print_png(str(path))

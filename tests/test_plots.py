@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from seq2seq.plots import attention_figure, figure_to_array, save_png
+
+
+def heat_map(t: int, s: int) -> np.ndarray:
+    weights = np.random.default_rng(0).random((t, s))
+    figure = attention_figure(
+        weights / weights.sum(1, keepdims=True), [f"s{i}" for i in range(s)],
+        [f"t{i}" for i in range(t)], title="demo",
+    )
+    return figure_to_array(figure)
+
+
+def test_heat_map_is_an_rgb_uint8_image_that_grows_with_the_tokens():
+    small = heat_map(3, 5)
+    assert small.dtype == np.uint8 and small.ndim == 3 and small.shape[2] == 3
+    assert small.shape[0] > 50 and small.shape[1] > 50
+    assert small.std() > 0  # something was drawn
+    wider = heat_map(3, 15)
+    taller = heat_map(12, 5)
+    assert wider.shape[1] > small.shape[1] and wider.shape[0] == small.shape[0]
+    assert taller.shape[0] > small.shape[0] and taller.shape[1] == small.shape[1]
+
+
+def test_labels_must_match_the_weights():
+    with pytest.raises(ValueError, match="labels"):
+        attention_figure(np.zeros((2, 3)), ["a", "b"], ["x", "y"])
+
+
+def test_save_png_writes_a_png(tmp_path):
+    path = tmp_path / "attention.png"
+    save_png(attention_figure(np.eye(2), ["a", "b"], ["x", "y"]), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
