@@ -1,0 +1,185 @@
+"""Checkpoints: one self-describing file per snapshot, written atomically, loaded safely.
+
+A checkpoint is a plain dict that `torch.load(weights_only=True)` can read back (tensors, numbers,
+strings, bytes, lists, tuples and dicts only, so loading a file never runs code from it):
+
+    format           "seq2seq-chatbots/1"
+    config           the resolved `Config` as a plain dict (`Config.to_dict()`)
+    model            the model's state_dict
+    tokenizer        {"model": sentencepiece bytes, "normalize": str, "fingerprint": str}
+    optimizer, scheduler, scaler     their state_dicts (resuming only)
+    step, epoch, data_position       optimizer updates so far; batches consumed in this epoch
+    best_valid_loss, bad_evals       early stopping
+    rng              {"torch", "cuda", "python", "numpy"} generator states
+    metrics          the latest validation metrics
+    corpus, train_seconds            where the data came from; training time so far
+
+`chat.py` and `compare.py` rebuild a model from the file alone with `load_trained` (nanoGPT's
+`sample.py` does the same from its `ckpt.pt`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seq2seq.config import Config, config_from_dict
+from seq2seq.errors import ConfigError, UserError
+from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.tokenizer import Tokenizer
+
+FORMAT = "seq2seq-chatbots/1"
+REQUIRED_KEYS = ("format", "config", "model", "tokenizer", "step")
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write `payload` to `path` atomically: a crash leaves either the old file or the new one.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
+    then renamed over `path` (a rename within one file system is atomic).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sync_directory(path.parent)
+
+
+def sync_directory(folder: Path) -> None:
+    """Flush a folder's entries so the rename itself survives a power cut (POSIX only)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint onto the CPU with `weights_only=True`.
+
+    Raises:
+        UserError: one line when the file is missing, damaged, or not one of ours.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zip, unpickling and EOF errors all mean "not a checkpoint"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint ({reason[:200]})") from None
+    if not isinstance(payload, dict):
+        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (not a dict)")
+    if payload.get("format") != FORMAT:
+        found = payload.get("format", "no format field")
+        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (format: {found})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise UserError(
+            f"{path} is not a seq2seq-chatbots checkpoint (missing {', '.join(missing)})"
+        )
+    return payload
+
+
+@dataclass
+class Trained:
+    """A trained model ready for inference, with everything needed to use it."""
+
+    model: Seq2SeqModel  # in eval mode, on the requested device
+    tokenizer: Tokenizer
+    config: Config
+    step: int  # optimizer updates it was trained for
+    path: Path  # the checkpoint file
+    run_dir: Path  # the folder holding it
+
+
+def checkpoint_path(path_or_run_dir: str | Path) -> Path:
+    """A checkpoint file, or a run folder's best.pt (falling back to last.pt)."""
+    path = Path(path_or_run_dir)
+    if not path.is_dir():
+        if not path.exists():
+            raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
+        return path
+    for name in (BEST, LAST):
+        if (path / name).is_file():
+            return path / name
+    raise UserError(
+        f"{path} holds no {BEST} or {LAST} "
+        f"(train one with: python train.py --model transformer --run-dir {path})"
+    )
+
+
+def config_of(payload: dict[str, Any], path: Path) -> Config:
+    """The checkpoint's config, validated like a config file."""
+    try:
+        return config_from_dict(payload["config"])
+    except ConfigError as error:
+        raise UserError(f"{path} holds a config this version cannot read ({error})") from None
+
+
+def tokenizer_of(payload: dict[str, Any], path: Path) -> Tokenizer:
+    """The checkpoint's tokenizer, checked against its fingerprint."""
+    saved = payload["tokenizer"]
+    if not isinstance(saved, dict) or not {"model", "normalize", "fingerprint"} <= saved.keys():
+        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (bad tokenizer entry)")
+    tokenizer = Tokenizer.from_bytes(saved["model"], saved["normalize"])
+    if tokenizer.fingerprint() != saved["fingerprint"]:
+        raise UserError(f"{path} is damaged (its tokenizer does not match its fingerprint)")
+    return tokenizer
+
+
+def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> Trained:
+    """Rebuild a trained model from a checkpoint file or a run folder (its best.pt).
+
+    Args:
+        path_or_run_dir: a `.pt` file, or a run folder (best.pt, else last.pt).
+        device: where to put the model.
+
+    Returns:
+        `Trained` with the model in eval mode.
+    """
+    path = checkpoint_path(path_or_run_dir)
+    payload = load_checkpoint(path)
+    config = config_of(payload, path)
+    tokenizer = tokenizer_of(payload, path)
+    model = build_model(config.model, tokenizer)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise UserError(
+            f"{path}: the weights do not fit the model its config describes ({first})"
+        ) from None
+    model.to(device).eval()
+    return Trained(model, tokenizer, config, int(payload["step"]), path, path.parent)
+
+
+def find_latest_run(runs_dir: str | Path = "runs") -> Path:
+    """The most recently updated run folder under `runs_dir` that holds a best.pt.
+
+    Raises:
+        UserError: when there is none, saying how to train one.
+    """
+    runs_dir = Path(runs_dir)
+    candidates = sorted(runs_dir.glob(f"*/{BEST}"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(
+            f"no trained model in {runs_dir}/ (train one first: python train.py --model "
+            "transformer, or pass a run folder / checkpoint explicitly)"
+        )
+    return candidates[-1].parent
