@@ -1,0 +1,109 @@
+"""The comparison as Markdown (stdout and report.md) and JSON (report.json).
+
+stdout shows the metric table and the perplexity differences; report.md adds the setup, the
+BLEU signature, the most frequent replies and the side-by-side samples; report.json holds the
+same numbers at full precision.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seq2seq.comparison.results import Comparison, Sample
+
+CONFIDENCE_LABEL = "95% CI"
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|") or " "
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; numbers are right-aligned by the caller's formatting only."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_table(comparison: Comparison) -> str:
+    """One row per metric, an n column, one column per run."""
+    rows = []
+    for metric in comparison.metrics():
+        n = getattr(comparison.runs[0], metric.n_key)
+        values = [f"{getattr(run, metric.key):.{metric.digits}f}" for run in comparison.runs]
+        rows.append([metric.label, str(n), *values])
+    return table(["metric", "n", *map(cell, comparison.labels)], rows)
+
+
+def differences_table(comparison: Comparison) -> str:
+    """Token perplexity differences with their paired bootstrap intervals."""
+    rows = []
+    for d in comparison.differences:
+        i = d.interval
+        rows.append([
+            f"{cell(d.b)} - {cell(d.a)}", str(i.n), f"{i.difference:.2f}",
+            f"[{i.lower:.2f}, {i.upper:.2f}]",
+        ])
+    return table(["token perplexity difference", "n", "difference", CONFIDENCE_LABEL], rows)
+
+
+def summary(comparison: Comparison) -> str:
+    """What stdout shows: the metric table, then the perplexity differences if any."""
+    parts = [metrics_table(comparison)]
+    if comparison.differences:
+        resamples = comparison.differences[0].interval.resamples
+        parts.append(
+            differences_table(comparison)
+            + f"\n\n{CONFIDENCE_LABEL}: paired bootstrap over examples, {resamples} resamples."
+        )
+    return "\n\n".join(parts)
+
+
+def samples_table(labels: list[str], samples: list[Sample]) -> str:
+    """Prompts with the reference (when there is one) and every run's reply side by side."""
+    with_reference = any(s.reference is not None for s in samples)
+    header = ["#", "prompt", *(["reference"] if with_reference else []), *map(cell, labels)]
+    rows = []
+    for s in samples:
+        reference = [cell(s.reference or "")] if with_reference else []
+        rows.append([str(s.index), cell(s.prompt), *reference, *map(cell, s.replies)])
+    return table(header, rows)
+
+
+def markdown(comparison: Comparison) -> str:
+    """The whole report.md."""
+    setup = comparison.setup
+    lines = ["# Comparison", ""]
+    lines += [f"- {key}: {value}" for key, value in setup.items()]
+    lines += ["", "## Metrics", "", summary(comparison), ""]
+    lines += [
+        "Perplexities are exp(total NLL / total count) over the same examples: per target token "
+        "(eos included) and per reference word (whitespace words + 1 per reply for its end), "
+        "plain NLL without label smoothing. Reply-level numbers are on greedy replies, words "
+        "split on whitespace and lowercased.",
+        "",
+    ]
+    if comparison.teacher_forced:
+        lines += ["BLEU signatures (sacrebleu):", ""]
+        lines += [f"- {run.label}: `{run.bleu_signature}` {run.bleu_detail}"
+                  for run in comparison.runs]
+        lines += [""]
+    lines += ["## Most frequent replies", ""]
+    for run in comparison.runs:
+        lines += [f"### {run.label}", ""]
+        lines += [table(["count", "reply"], [[str(c), cell(r)] for r, c in run.top_replies]), ""]
+    lines += ["## Samples (greedy)", "", samples_table(comparison.labels, comparison.samples), ""]
+    return "\n".join(lines)
+
+
+def write_reports(comparison: Comparison, out_dir: Path) -> tuple[Path, Path]:
+    """Write report.md and report.json into `out_dir`; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = out_dir / "report.md", out_dir / "report.json"
+    md_path.write_text(markdown(comparison), encoding="utf-8")
+    json_path.write_text(
+        json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return md_path, json_path
