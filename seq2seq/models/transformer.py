@@ -1,10 +1,34 @@
-"""(placeholder: the Transformer model is being written; its config is final)"""
+"""The encoder-decoder Transformer, written out from tensors and a few `nn` building blocks.
+
+References:
+    Vaswani et al., 2017, "Attention Is All You Need" (https://arxiv.org/abs/1706.03762): the
+        architecture, post-LN residual blocks, sinusoidal positions, shared embeddings.
+    Xiong et al., 2020, "On Layer Normalization in the Transformer Architecture"
+        (https://arxiv.org/abs/2002.04745): pre-LN blocks, which train without warm-up.
+    Rush et al., "The Annotated Transformer" (https://nlp.seas.harvard.edu/annotated-transformer/):
+        the module split followed here, top to bottom:
+
+    attention -> MultiHeadAttention (SelfAttention, CrossAttention) -> FeedForward
+      -> EncoderLayer, DecoderLayer -> Encoder, Decoder -> Embeddings -> Transformer
+
+Shapes: B batch, S source length, T target length, D d_model, H heads, K = D / H per head,
+V vocabulary. Masks are boolean and True where attending is allowed (real tokens).
+No `nn.Transformer*` or `nn.MultiheadAttention` is used; tests check the result against them.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
 from seq2seq.config import check, check_choice, check_probability
+from seq2seq.errors import UserError
+from seq2seq.models.base import Memory, Seq2SeqModel
+from seq2seq.models.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -37,3 +61,421 @@ class TransformerConfig:
         check_choice(self.norm, ("post", "pre"), "model.norm")
         check_choice(self.positional, ("sinusoidal", "learned"), "model.positional")
         check_choice(self.attention, ("fused", "manual"), "model.attention")
+
+
+def attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, dropout_p: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """Scaled dot-product attention, softmax(Q K^T / sqrt(K)) V, written out.
+
+    Args:
+        q: (B, H, T, K) queries.
+        k, v: (B, H, S, K) keys and values.
+        mask: bool, broadcastable to (B, H, T, S), True where query t may attend to key s.
+            Every query needs at least one allowed key (else its row is NaN, as in torch).
+        dropout_p: dropout on the attention weights (pass 0.0 in eval mode).
+
+    Returns:
+        (B, H, T, K) outputs and the (B, H, T, S) weights (before dropout).
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    dropped = F.dropout(weights, dropout_p) if dropout_p > 0.0 else weights
+    return dropped @ v, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Attention over H heads of size K = D / H, then the output projection."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, fused: bool) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.fused = fused
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: Tensor, n: int) -> tuple[Tensor, ...]:
+        """(B, T, n * D) -> n views (B, H, T, K): one per projection packed in x."""
+        B, T, _ = x.shape
+        return x.view(B, T, n, self.n_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def attend(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Heads (B, H, T, K), keys/values (B, H, S, K) -> (B, T, D) and weights (B, H, T, S).
+
+        `is_causal` lets query t see keys 0..t (T == S). The fused kernel is used unless the
+        weights are needed (it does not return them) or the config asks for the manual path.
+        """
+        dropout_p = self.dropout if self.training else 0.0
+        if self.fused and not need_weights:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
+            )
+            weights = None
+        else:
+            if is_causal:
+                T, S = q.size(-2), k.size(-2)
+                mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
+            y, weights = attention(q, k, v, mask, dropout_p)
+        B, H, T, K = y.shape
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, H * K)), weights
+
+
+class SelfAttention(MultiHeadAttention):
+    """Multi-head self-attention with one fused Q/K/V projection (D -> 3D)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, fused: bool) -> None:
+        super().__init__(d_model, n_heads, dropout, fused)
+        self.qkv_proj = nn.Linear(d_model, 3 * d_model)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        is_causal: bool = False,
+        past: tuple[Tensor, Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
+        """Attend from x to itself (and to the cached earlier positions).
+
+        Args:
+            x: (B, T, D).
+            mask: bool broadcastable to (B, H, T, T), or None.
+            is_causal: position t sees positions <= t (training the decoder).
+            past: cached (keys, values) (B, H, t, K) of earlier positions; x is then the next
+                position(s) and sees all of them, so no mask is needed for one new token.
+            need_weights: also return the (B, H, T, t + T) weights.
+
+        Returns:
+            (B, T, D) output, (keys, values) (B, H, t + T, K) for the cache, weights or None.
+        """
+        q, k, v = self.split_heads(self.qkv_proj(x), 3)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        y, weights = self.attend(q, k, v, mask, is_causal, need_weights)
+        return y, (k, v), weights
+
+
+class CrossAttention(MultiHeadAttention):
+    """Multi-head encoder-decoder attention: queries from the decoder, fused K/V (D -> 2D)."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float, fused: bool) -> None:
+        super().__init__(d_model, n_heads, dropout, fused)
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.kv_proj = nn.Linear(d_model, 2 * d_model)
+
+    def project_memory(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder states (B, S, D) -> keys, values (B, H, S, K): once per source."""
+        k, v = self.split_heads(self.kv_proj(memory), 2)
+        return k, v
+
+    def forward(
+        self, x: Tensor, memory_kv: tuple[Tensor, Tensor], mask: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (B, T, D) attends to the memory's (keys, values) under mask (B, 1, 1, S).
+
+        Returns (B, T, D) and, when need_weights, the (B, H, T, S) weights.
+        """
+        (q,) = self.split_heads(self.q_proj(x), 1)
+        return self.attend(q, *memory_kv, mask=mask, need_weights=need_weights)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward: Linear(D, d_ff) -> ReLU/GELU -> dropout -> Linear(d_ff, D)."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(d_model, d_ff)
+        self.w2 = nn.Linear(d_ff, d_model)
+        self.activation = F.relu if activation == "relu" else F.gelu
+        # Not in the paper's text, but in its code (tensor2tensor's relu dropout), the Annotated
+        # Transformer and torch's nn.Transformer.
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (B, T, D)."""
+        return self.w2(self.dropout(self.activation(self.w1(x))))
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each with dropout, a residual and a LayerNorm."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        c = config
+        self.pre_norm = c.norm == "pre"
+        self.self_attn = SelfAttention(c.d_model, c.n_heads, c.dropout, c.attention == "fused")
+        self.ff = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation)
+        self.norm1 = nn.LayerNorm(c.d_model)
+        self.norm2 = nn.LayerNorm(c.d_model)
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """x (B, S, D), mask (B, 1, 1, S) True on real tokens -> (B, S, D)."""
+        if self.pre_norm:  # Xiong et al.: normalise the sublayer's input, keep the residual raw
+            x = x + self.dropout(self.self_attn(self.norm1(x), mask)[0])
+            x = x + self.dropout(self.ff(self.norm2(x)))
+        else:  # the paper: LayerNorm(x + Dropout(Sublayer(x)))
+            x = self.norm1(x + self.dropout(self.self_attn(x, mask)[0]))
+            x = self.norm2(x + self.dropout(self.ff(x)))
+        return x
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, attention to the encoder, feed-forward; residuals and LayerNorms."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        c = config
+        fused = c.attention == "fused"
+        self.pre_norm = c.norm == "pre"
+        self.self_attn = SelfAttention(c.d_model, c.n_heads, c.dropout, fused)
+        self.cross_attn = CrossAttention(c.d_model, c.n_heads, c.dropout, fused)
+        self.ff = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation)
+        self.norm1 = nn.LayerNorm(c.d_model)
+        self.norm2 = nn.LayerNorm(c.d_model)
+        self.norm3 = nn.LayerNorm(c.d_model)
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory_kv: tuple[Tensor, Tensor],
+        memory_mask: Tensor,
+        past: tuple[Tensor, Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
+        """One decoder layer.
+
+        Without `past`, x (B, T, D) is the whole target prefix and self-attention is causal.
+        There is no target padding mask: padding is on the right, so under the causal mask no
+        real position ever sees a pad, and the loss ignores the outputs at pad positions.
+        With `past` (the cached keys/values of earlier positions), x is the newest position
+        (T = 1), which may see all of them, so no mask at all is needed.
+
+        Returns:
+            (B, T, D), this layer's self-attention (keys, values) for the cache, and the
+            (B, H, T, S) cross-attention weights when need_weights, else None.
+        """
+        causal = past is None
+        if self.pre_norm:
+            y, kv, _ = self.self_attn(self.norm1(x), is_causal=causal, past=past)
+            x = x + self.dropout(y)
+            y, weights = self.cross_attn(self.norm2(x), memory_kv, memory_mask, need_weights)
+            x = x + self.dropout(y)
+            x = x + self.dropout(self.ff(self.norm3(x)))
+        else:
+            y, kv, _ = self.self_attn(x, is_causal=causal, past=past)
+            x = self.norm1(x + self.dropout(y))
+            y, weights = self.cross_attn(x, memory_kv, memory_mask, need_weights)
+            x = self.norm2(x + self.dropout(y))
+            x = self.norm3(x + self.dropout(self.ff(x)))
+        return x, kv, weights
+
+
+class Encoder(nn.Module):
+    """A stack of encoder layers (plus a final LayerNorm with pre-LN, whose residual stream is
+    otherwise never normalised; post-LN layers already end in one)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(config.d_model) if config.norm == "pre" else None
+
+    def forward(self, x: Tensor, src_mask: Tensor) -> Tensor:
+        """Embedded source x (B, S, D), src_mask (B, S) True on real tokens -> (B, S, D)."""
+        mask = src_mask[:, None, None, :]  # (B, 1, 1, S): broadcast over heads and queries
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x if self.norm is None else self.norm(x)
+
+
+class Decoder(nn.Module):
+    """A stack of decoder layers (plus a final LayerNorm with pre-LN, as in the encoder)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(config.d_model) if config.norm == "pre" else None
+
+    def project_memory(self, memory: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Encoder states (B, S, D) -> every layer's cross-attention (keys, values) (B, H, S, K)."""
+        return [layer.cross_attn.project_memory(memory) for layer in self.layers]
+
+    def forward(
+        self,
+        x: Tensor,
+        memory_kv: list[tuple[Tensor, Tensor]],
+        src_mask: Tensor,
+        past: list[tuple[Tensor, Tensor]] | None = None,
+        need_attention: bool = False,
+    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]], Tensor | None]:
+        """Embedded target x (B, T, D) -> (B, T, D) decoder states.
+
+        Args:
+            memory_kv: from `project_memory`.
+            src_mask: (B, S) bool, True on real source tokens.
+            past: every layer's cached self-attention (keys, values), or None (see DecoderLayer).
+            need_attention: return the last layer's (B, H, T, S) cross-attention weights.
+
+        Returns:
+            States, every layer's self-attention (keys, values), cross-attention weights or None.
+        """
+        mask = src_mask[:, None, None, :]  # (B, 1, 1, S)
+        cache = []
+        weights = None
+        for i, layer in enumerate(self.layers):
+            last = i == len(self.layers) - 1
+            x, kv, weights = layer(
+                x, memory_kv[i], mask, None if past is None else past[i], need_attention and last
+            )
+            cache.append(kv)
+        return (x if self.norm is None else self.norm(x)), cache, weights
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
+    """(max_len, D): PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(p / 10000^(2i/D))."""
+    position = torch.arange(max_len, dtype=torch.float32)[:, None]  # (max_len, 1)
+    inv_freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(max_len, d_model)
+    pe[:, 0::2] = torch.sin(position * inv_freq)
+    pe[:, 1::2] = torch.cos(position * inv_freq[: d_model // 2])
+    return pe
+
+
+class Embeddings(nn.Module):
+    """Token embedding * sqrt(D) plus positional encoding, then dropout (source and target)."""
+
+    def __init__(self, config: TransformerConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.max_len = config.max_len
+        self.scale = math.sqrt(config.d_model)
+        self.tokens = nn.Embedding(vocab_size, config.d_model)
+        if config.positional == "learned":
+            self.positions = nn.Embedding(config.max_len, config.d_model)
+        else:  # a fixed function of the position: a buffer, rebuilt rather than checkpointed
+            pe = sinusoidal_positions(config.max_len, config.d_model)
+            self.register_buffer("pe", pe, persistent=False)
+            self.positions = None
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, ids: Tensor, start: int = 0) -> Tensor:
+        """ids (B, T) at positions start..start+T-1 -> (B, T, D)."""
+        end = start + ids.size(1)
+        if end > self.max_len:
+            raise UserError(
+                f"a sequence of {end} tokens is longer than model.max_len={self.max_len}; "
+                "raise model.max_len or shorten the input"
+            )
+        if self.positions is None:
+            pos = self.pe[start:end]
+        else:
+            pos = self.positions(torch.arange(start, end, device=ids.device))
+        return self.dropout(self.tokens(ids) * self.scale + pos)
+
+
+@dataclass
+class TransformerState:
+    """Decoder state between `decode_step` calls: the key/value cache.
+
+    Attributes:
+        step: position of the next token fed (= number of tokens decoded so far).
+        self_kv: per decoder layer, the self-attention (keys, values) (B, H, step, K).
+        cross_kv: per decoder layer, the cross-attention (keys, values) (B, H, S, K), computed
+            from the memory at the first step.
+        cross_attention: (B, H, S) last layer's cross-attention weights at the last step when
+            `need_attention`, else None.
+    """
+
+    step: int
+    self_kv: list[tuple[Tensor, Tensor]]
+    cross_kv: list[tuple[Tensor, Tensor]]
+    cross_attention: Tensor | None = None
+
+
+@register_model("transformer", TransformerConfig)
+class Transformer(Seq2SeqModel):
+    """Encoder-decoder Transformer over one shared vocabulary (see the module docstring)."""
+
+    def __init__(self, config: TransformerConfig, vocab_size: int, pad_id: int) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.pad_id = pad_id
+        self.embed = Embeddings(config, vocab_size)  # shared by source and target
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.generator = nn.Linear(config.d_model, vocab_size, bias=False)
+        self.apply(self._init_weights)
+        if config.tie_embeddings:  # one matrix: parameters() and num_parameters() count it once
+            self.generator.weight = self.embed.tokens.weight
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Xavier for projections (the Annotated Transformer, nn.Transformer); embeddings with
+        # std D^-0.5 so that after the sqrt(D) scale tokens have unit variance and the tied
+        # output projection starts with small logits (fairseq).
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)
+
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
+    ) -> Tensor:
+        """src (B, S), src_mask (B, S), tgt_in (B, T) -> (B, T, V) logits (teacher forcing)."""
+        if teacher_forcing != 1.0:
+            raise ValueError(
+                f"the Transformer trains with teacher forcing only (got {teacher_forcing}); "
+                "set train.teacher_forcing to 1.0"
+            )
+        memory = self.encode(src, src_mask)
+        memory_kv = self.decoder.project_memory(memory.states)
+        h, _, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
+        return self.generator(h)
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
+        """src (B, S), src_mask (B, S) True on real tokens -> Memory((B, S, D), mask)."""
+        return Memory(self.encoder(self.embed(src), src_mask), src_mask)
+
+    def decode_step(
+        self,
+        tokens: Tensor,
+        memory: Memory,
+        state: TransformerState | None,
+        need_attention: bool = False,
+    ) -> tuple[Tensor, TransformerState]:
+        """tokens (B,) -> next-token logits (B, V) and the state with this step cached."""
+        if state is None:
+            state = TransformerState(0, [], self.decoder.project_memory(memory.states))
+        past = state.self_kv if state.step > 0 else None
+        x = self.embed(tokens[:, None], start=state.step)  # (B, 1, D)
+        h, self_kv, weights = self.decoder(x, state.cross_kv, memory.mask, past, need_attention)
+        logits = self.generator(h[:, 0])  # (B, V)
+        cross_attention = None if weights is None else weights[:, :, 0]  # (B, H, S)
+        return logits, TransformerState(state.step + 1, self_kv, state.cross_kv, cross_attention)
+
+    def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
+        """Select batch rows `index` (B',) of every cached tensor."""
+
+        def select(kvs: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+            return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
+
+        attention = state.cross_attention
+        return TransformerState(
+            state.step,
+            select(state.self_kv),
+            select(state.cross_kv),
+            None if attention is None else attention.index_select(0, index),
+        )
