@@ -1,0 +1,290 @@
+"""Decoding strategies against a stub model with fixed probabilities (as fairseq and OpenNMT-py
+test theirs), plus batched-versus-single greedy on the real architectures."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import Tensor
+
+from seq2seq.config import DecodeConfig
+from seq2seq.decoding import (
+    beam_search,
+    block_repeated_ngrams,
+    filter_top_k_top_p,
+    generate,
+    greedy,
+    penalize_repetition,
+    sample,
+)
+from seq2seq.models.base import Memory, Seq2SeqModel
+
+PAD, BOS, EOS, A, B, C, D = range(7)
+VOCAB = 7
+HEADS = 2
+
+
+@dataclass
+class StubState:
+    prefix: Tensor  # (N, t) every token fed so far, bos first
+    cross_attention: Tensor | None
+
+
+class StubModel(Seq2SeqModel):
+    """Next-token probabilities from a table keyed by (source id, tokens generated so far).
+
+    The source id is the first source token. Prefixes missing from the table end the reply
+    (eos with probability 0.9). The state holds the whole prefix, so a beam search that did not
+    reorder it would look up the wrong rows; `reorders` counts `reorder_state` calls.
+    """
+
+    def __init__(self, table: dict[tuple[int, tuple[int, ...]], dict[int, float]]) -> None:
+        super().__init__()
+        self.table = table
+        self.vocab_size, self.pad_id = VOCAB, PAD
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.reorders = 0
+        self.steps = 0
+
+    def forward(self, src, src_mask, tgt_in, teacher_forcing=1.0):
+        raise NotImplementedError
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
+        return Memory(src.float()[:, :, None], src_mask)
+
+    def decode_step(self, tokens, memory, state, need_attention=False):
+        if state is None:
+            assert (tokens == BOS).all()
+            prefix = tokens[:, None]
+        else:
+            prefix = torch.cat([state.prefix, tokens[:, None]], dim=1)
+        self.steps += 1
+        logits = torch.full((tokens.size(0), VOCAB), -30.0)
+        for row, (source, generated) in enumerate(
+            zip(memory.states[:, 0, 0].long().tolist(), prefix[:, 1:].tolist(), strict=True)
+        ):
+            probs = self.table.get((source, tuple(generated)), {EOS: 0.9, A: 0.1})
+            for token, p in probs.items():
+                logits[row, token] = math.log(p)
+        attention = None
+        if need_attention:
+            weights = memory.mask.float() / memory.mask.sum(-1, keepdim=True)  # (N, S)
+            attention = weights[:, None, :].expand(-1, HEADS, -1) * (prefix.size(1))
+        return logits, StubState(prefix, attention)
+
+    def reorder_state(self, state, index):
+        self.reorders += 1
+        attention = None if state.cross_attention is None else state.cross_attention[index]
+        return StubState(state.prefix[index], attention)
+
+
+def source(*ids: int) -> tuple[Tensor, Tensor]:
+    """A batch of one-token sources (the source id), all real."""
+    src = torch.tensor(ids)[:, None]
+    return src, torch.ones_like(src, dtype=torch.bool)
+
+
+def run(strategy, model, *ids, **kwargs):
+    src, mask = source(*ids)
+    return strategy(model, src, mask, bos_id=BOS, eos_id=EOS, **{"max_len": 10, **kwargs})
+
+
+# Greedy takes A (0.6) and ends at A eos: 0.6 * 0.4 = 0.24. B eos is 0.4 * 0.9 = 0.36.
+TRAP = {
+    (0, ()): {A: 0.6, B: 0.4},
+    (0, (A,)): {EOS: 0.4, C: 0.3, D: 0.3},
+    (0, (B,)): {EOS: 0.9, C: 0.1},
+}
+
+
+def test_greedy_follows_the_argmax_path():
+    table = {(0, ()): {B: 0.5, A: 0.3, EOS: 0.2}, (0, (B,)): {C: 0.7, EOS: 0.3},
+             (0, (B, C)): {EOS: 0.8, A: 0.2}}
+    result = run(greedy, StubModel(table), 0)
+    assert result.tokens == [[B, C]]
+    assert result.scores[0] == pytest.approx(math.log(0.5 * 0.7 * 0.8), abs=1e-4)
+
+
+def test_beam_search_escapes_the_greedy_trap():
+    assert run(greedy, StubModel(TRAP), 0).tokens == [[A]]
+    result = run(beam_search, StubModel(TRAP), 0, beam_size=2, length_penalty=0.0)
+    assert result.tokens == [[B]]
+    assert result.scores[0] == pytest.approx(math.log(0.36), abs=1e-4)
+
+
+def test_beam_search_reorders_the_state():
+    # after step 1 both beams descend from beam 1 (B); a state left unreordered would look up
+    # (A, C) instead of (B, C) at step 2 and score B C eos as 0.4 * 0.55 * 0.9
+    table = {(0, ()): {A: 0.6, B: 0.4}, (0, (A,)): {B: 0.25, C: 0.25, D: 0.25, EOS: 0.25},
+             (0, (B,)): {C: 0.55, D: 0.45}, (0, (B, C)): {EOS: 1.0}, (0, (B, D)): {EOS: 1.0}}
+    model = StubModel(table)
+    result = run(beam_search, model, 0, beam_size=2, length_penalty=0.0)
+    assert result.tokens == [[B, C]]
+    assert result.scores[0] == pytest.approx(math.log(0.4 * 0.55), abs=1e-4)
+    assert model.reorders >= 2
+
+
+def test_beam_search_length_penalty_prefers_longer_replies():
+    table = {(0, ()): {EOS: 0.6, A: 0.4}, (0, (A,)): {B: 1.0}, (0, (A, B)): {EOS: 1.0}}
+    # log 0.6 (eos at once) beats log 0.4 (A B eos) without normalisation ...
+    plain = run(beam_search, StubModel(table), 0, beam_size=2, length_penalty=0.0)
+    assert plain.tokens == [[]]
+    # ... and loses to it when scores are averaged per token
+    averaged = run(beam_search, StubModel(table), 0, beam_size=2, length_penalty=1.0)
+    assert averaged.tokens == [[A, B]]
+    assert averaged.scores[0] == pytest.approx(math.log(0.4) / 3, abs=1e-4)
+
+
+def test_beam_of_one_without_length_penalty_is_greedy():
+    table = {**TRAP, (1, ()): {C: 0.5, D: 0.5 - 1e-3}, (1, (C,)): {D: 0.6, EOS: 0.4},
+             (1, (C, D)): {A: 0.9, EOS: 0.1}}
+    expected = run(greedy, StubModel(table), 0, 1)
+    result = run(beam_search, StubModel(table), 0, 1, beam_size=1, length_penalty=0.0)
+    assert result.tokens == expected.tokens
+    assert result.scores == pytest.approx(expected.scores, abs=1e-4)
+
+
+def test_beam_search_batches_sources_independently():
+    table = {**TRAP, (1, ()): {C: 0.9, D: 0.1}, (1, (C,)): {D: 0.9, EOS: 0.1}}
+    result = run(beam_search, StubModel(table), 0, 1, beam_size=3, length_penalty=0.0)
+    single = [run(beam_search, StubModel(table), i, beam_size=3, length_penalty=0.0).tokens[0]
+              for i in (0, 1)]
+    assert result.tokens == single == [[B], [C, D]]
+
+
+def test_batched_greedy_stops_each_row_at_its_own_eos():
+    table = {(0, ()): {EOS: 1.0}, (1, ()): {A: 1.0}, (1, (A,)): {EOS: 1.0},
+             (2, ()): {A: 1.0}, (2, (A,)): {B: 1.0}, (2, (A, B)): {C: 1.0}}
+    model = StubModel(table)
+    result = run(greedy, model, 0, 1, 2, max_len=20)
+    assert result.tokens == [[], [A], [A, B, C]]  # (2, (A, B, C)) is not in the table: eos
+    assert model.steps == 4  # stopped once the longest row ended, not at max_len
+
+
+def test_max_len_caps_the_reply():
+    table = {(0, ()): {A: 1.0}, (0, (A,)): {A: 1.0}, (0, (A, A)): {A: 1.0}}
+    for strategy in (greedy, beam_search):
+        assert run(strategy, StubModel(table), 0, max_len=2).tokens == [[A, A]]
+
+
+def test_without_min_len_greedy_ends_at_once():
+    table = {(0, ()): {EOS: 0.9, A: 0.1}, (0, (A,)): {EOS: 0.9, B: 0.1}}
+    assert run(greedy, StubModel(table), 0).tokens == [[]]
+
+
+@pytest.mark.parametrize("strategy", [greedy, beam_search, sample])
+def test_min_len_forbids_an_early_eos(strategy):
+    table = {(0, ()): {EOS: 0.9, A: 0.1}, (0, (A,)): {EOS: 0.9, B: 0.1}, (0, (A, B)): {EOS: 1.0}}
+    assert run(strategy, StubModel(table), 0, min_len=2).tokens == [[A, B]]
+
+
+@pytest.mark.parametrize("strategy", [greedy, beam_search])
+def test_no_repeat_ngram_blocks_repeats(strategy):
+    # the model wants A B A B ...; bigram blocking forbids the second A B
+    table = {(0, ()): {A: 0.9, C: 0.1}, (0, (A,)): {B: 0.9, C: 0.1},
+             (0, (A, B)): {A: 0.9, C: 0.1}, (0, (A, B, A)): {B: 0.8, D: 0.2}}
+    assert run(strategy, StubModel(table), 0, max_len=4).tokens == [[A, B, A, B]]
+    blocked = run(strategy, StubModel(table), 0, max_len=4, no_repeat_ngram=2)
+    assert blocked.tokens == [[A, B, A, D]]
+
+
+def test_block_repeated_ngrams_marks_only_completions():
+    logits = torch.zeros(2, VOCAB)
+    history = torch.tensor([[A, B, C, A], [A, B, C, D]])
+    blocked = block_repeated_ngrams(logits, history, 2)
+    assert torch.isinf(blocked[0]).nonzero().view(-1).tolist() == [B]  # "A B" seen, ends in A
+    assert not torch.isinf(blocked[1]).any()  # "D" never started a bigram
+    assert torch.isinf(block_repeated_ngrams(logits, history, 1)[1]).sum() == 4
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
+    logits = torch.tensor([[2.0, -1.0, 3.0, 0.5]])
+    out = penalize_repetition(logits, torch.tensor([[0, 1, 1]]), 2.0)
+    assert out.tolist() == [[1.0, -2.0, 3.0, 0.5]]
+
+
+@pytest.mark.parametrize("strategy", [greedy, beam_search])
+def test_repetition_penalty_changes_the_choice(strategy):
+    table = {(0, ()): {A: 0.9, B: 0.1}, (0, (A,)): {A: 0.5, C: 0.4, EOS: 0.1},
+             (0, (A, C)): {EOS: 1.0}, (0, (A, A)): {EOS: 1.0}}
+    assert run(strategy, StubModel(table), 0).tokens == [[A, A]]
+    assert run(strategy, StubModel(table), 0, repetition_penalty=3.0).tokens == [[A, C]]
+
+
+def test_top_k_and_top_p_keep_the_expected_sets():
+    log_probs = torch.tensor([[0.05, 0.5, 0.25, 0.15, 0.05]]).log()
+
+    def kept(top_k: int, top_p: float) -> Tensor:
+        return torch.isfinite(filter_top_k_top_p(log_probs, top_k, top_p))[0].nonzero()
+
+    assert kept(2, 1.0).view(-1).tolist() == [1, 2]
+    assert kept(0, 0.5).view(-1).tolist() == [1]  # 0.5 alone reaches 0.5
+    assert kept(0, 0.7).view(-1).tolist() == [1, 2]
+    assert kept(0, 0.8).view(-1).tolist() == [1, 2, 3]
+    assert kept(2, 0.9).view(-1).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(("top_k", "top_p", "allowed"),
+                         [(2, 1.0, {A, B}), (0, 0.6, {A, B}), (0, 0.3, {A}), (3, 0.85, {A, B, C})])
+def test_sampling_never_leaves_the_allowed_set(top_k, top_p, allowed):
+    table = {(0, ()): {A: 0.35, B: 0.3, C: 0.2, D: 0.1, EOS: 0.05}}
+    src, mask = source(*[0] * 200)
+    generator = torch.Generator().manual_seed(0)
+    result = sample(StubModel(table), src, mask, bos_id=BOS, eos_id=EOS, max_len=1,
+                    top_k=top_k, top_p=top_p, generator=generator)
+    first = {tokens[0] if tokens else EOS for tokens in result.tokens}
+    assert first == allowed  # every allowed token drawn in 200 tries, nothing else
+
+
+def test_sampling_is_reproducible_with_a_seeded_generator():
+    table = {(0, ()): {A: 0.3, B: 0.3, C: 0.4}}
+    src, mask = source(*[0] * 50)
+
+    def draw(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return sample(StubModel(table), src, mask, bos_id=BOS, eos_id=EOS, max_len=3,
+                      generator=generator).tokens
+
+    assert draw(1) == draw(1) != draw(2)
+
+
+def test_low_temperature_sampling_is_greedy():
+    table = {(0, ()): {A: 0.4, B: 0.35, C: 0.25}, (0, (A,)): {EOS: 0.6, D: 0.4}}
+    result = run(sample, StubModel(table), *[0] * 20, temperature=0.01)
+    assert result.tokens == [[A]] * 20
+
+
+def test_generate_dispatches_on_the_strategy():
+    model = StubModel(TRAP)
+    src, mask = source(0)
+    greedy_config = DecodeConfig(max_len=5, length_penalty=0.0)
+    beam_config = DecodeConfig(strategy="beam", beam_size=2, max_len=5, length_penalty=0.0)
+    assert generate(model, src, mask, greedy_config, bos_id=BOS, eos_id=EOS).tokens == [[A]]
+    assert generate(model, src, mask, beam_config, bos_id=BOS, eos_id=EOS).tokens == [[B]]
+    sample_config = DecodeConfig(strategy="sample", top_k=1, max_len=5)
+    assert generate(model, src, mask, sample_config, bos_id=BOS, eos_id=EOS).tokens == [[A]]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_attention_is_trimmed_to_real_source_tokens(strategy):
+    table = {(0, ()): {A: 1.0}, (0, (A,)): {B: 1.0}, (0, (A, B)): {EOS: 1.0},
+             (1, ()): {C: 1.0}, (1, (C,)): {EOS: 1.0}}
+    src = torch.tensor([[0, 5, 5, 5], [1, 5, PAD, PAD]])
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    config = DecodeConfig(strategy=strategy, max_len=6, beam_size=2)
+    result = generate(StubModel(table), src, mask, config, bos_id=BOS, eos_id=EOS,
+                      need_attention=True)
+    assert result.tokens == [[A, B], [C]]
+    assert [tuple(a.shape) for a in result.attention] == [(2, HEADS, 4), (1, HEADS, 2)]
+    # the stub scales its attention by the step, so rows must come from the right steps
+    assert result.attention[0][:, 0, 0].tolist() == pytest.approx([0.25, 0.5])
+    assert result.attention[1][:, 0, 0].tolist() == pytest.approx([0.5])
+
+
+def test_decoding_restores_training_mode():
+    model = StubModel(TRAP).train()
+    run(greedy, model, 0)
+    assert model.training
