@@ -378,7 +378,7 @@ def beam_search(
     The other extensions compete for the next beam. A source is done when its best finished
     score cannot be beaten: log-probabilities only fall, so no live hypothesis can end above
     `its score / max_len ** length_penalty`. Hypotheses still alive after `max_len` steps
-    compete as if finished there. With beam_size=1 and length_penalty=0 this is greedy search.
+    compete as if finished there. Greedy's reply is among the candidates of a beam of one.
 
     Arguments as for `greedy`, plus `beam_size` (>= 1) and `length_penalty` (>= 0).
     """

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import Tensor
 
-from seq2seq.config import DecodeConfig
+from seq2seq.config import DecodeConfig, load_config
 from seq2seq.decoding import (
     beam_search,
     block_repeated_ngrams,
@@ -20,6 +22,7 @@ from seq2seq.decoding import (
     penalize_repetition,
     sample,
 )
+from seq2seq.models import build_model
 from seq2seq.models.base import Memory, Seq2SeqModel
 
 PAD, BOS, EOS, A, B, C, D = range(7)
@@ -138,12 +141,12 @@ def test_beam_search_length_penalty_prefers_longer_replies():
     assert averaged.scores[0] == pytest.approx(math.log(0.4) / 3, abs=1e-4)
 
 
-def test_beam_of_one_without_length_penalty_is_greedy():
+def test_beam_of_one_without_length_penalty_never_scores_below_greedy():
     table = {**TRAP, (1, ()): {C: 0.5, D: 0.5 - 1e-3}, (1, (C,)): {D: 0.6, EOS: 0.4},
              (1, (C, D)): {A: 0.9, EOS: 0.1}}
     expected = run(greedy, StubModel(table), 0, 1)
     result = run(beam_search, StubModel(table), 0, 1, beam_size=1, length_penalty=0.0)
-    assert result.tokens == expected.tokens
+    assert result.tokens == expected.tokens == [[A], [C, D, A]]
     assert result.scores == pytest.approx(expected.scores, abs=1e-4)
 
 
@@ -288,3 +291,54 @@ def test_decoding_restores_training_mode():
     model = StubModel(TRAP).train()
     run(greedy, model, 0)
     assert model.training
+
+
+# --- the real architectures -------------------------------------------------------------------
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def tiny_model(name: str) -> Seq2SeqModel:
+    """An untrained tiny model (its config from configs/) over a 60-token vocabulary."""
+    torch.manual_seed(0)
+    config = load_config(CONFIGS / f"{name}.yaml")
+    return build_model(config.model, SimpleNamespace(vocab_size=60, pad_id=PAD))
+
+
+def padded_sources() -> tuple[Tensor, Tensor]:
+    """Three sources of lengths 7, 4 and 2, right-padded: (3, 7) ids and mask."""
+    generator = torch.Generator().manual_seed(1)
+    src = torch.randint(EOS + 1, 60, (3, 7), generator=generator)
+    mask = torch.arange(7)[None, :] < torch.tensor([7, 4, 2])[:, None]
+    return src.masked_fill(~mask, PAD), mask
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer", "tiny-gru"])
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_batched_decoding_equals_one_source_at_a_time(name, strategy):
+    model, (src, mask) = tiny_model(name), padded_sources()
+    config = DecodeConfig(strategy=strategy, max_len=12, beam_size=3)
+    batched = generate(model, src, mask, config, bos_id=BOS, eos_id=EOS, need_attention=True)
+    for i, length in enumerate(mask.sum(-1).tolist()):
+        one = generate(model, src[i : i + 1, :length], mask[i : i + 1, :length], config,
+                       bos_id=BOS, eos_id=EOS, need_attention=True)
+        assert batched.tokens[i] == one.tokens[0]
+        assert batched.scores[i] == pytest.approx(one.scores[0], abs=1e-4)
+        assert torch.allclose(batched.attention[i], one.attention[0], atol=1e-5)
+        assert batched.attention[i].shape[0] == len(one.tokens[0])
+        assert batched.attention[i].shape[-1] == length
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer", "tiny-gru"])
+def test_beam_of_one_never_scores_below_greedy_on_real_models(name):
+    model, (src, mask) = tiny_model(name), padded_sources()
+    found = greedy(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12)
+    beam = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12, beam_size=1,
+                       length_penalty=0.0)
+    wide = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12, beam_size=4,
+                       length_penalty=0.0)
+    for greedy_score, beam_score, wide_score in zip(
+        found.scores, beam.scores, wide.scores, strict=True
+    ):
+        assert beam_score >= greedy_score - 1e-4
+        assert wide_score >= greedy_score - 1e-4
