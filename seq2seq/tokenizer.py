@@ -105,7 +105,10 @@ class Tokenizer:
         return self.processor.encode([self.normalize_text(text) for text in texts])
 
     def encode_context(self, turns: list[str]) -> list[int]:
-        """Encode previous turns, oldest first, joined by `sep_id` (no bos/eos)."""
+        """Encode previous turns, oldest first, joined by `sep_id` (no bos/eos).
+
+        Turns up to the last one that encodes to nothing are left out (see `context_start`).
+        """
         return join_turns(self.encode_batch(turns), self.sep_id)
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -205,11 +208,21 @@ class Tokenizer:
         return cls(model.getvalue(), normalize)
 
 
+def context_start(turns: list[list[int]]) -> int:
+    """Index of the first turn a context keeps: the turns after the last empty one.
+
+    An empty turn (a blank line, or one the normalisation erases) breaks the exchange, so what
+    came before it is not context for what follows.
+    """
+    empty = [index for index, turn in enumerate(turns) if not turn]
+    return empty[-1] + 1 if empty else 0
+
+
 def join_turns(turns: list[list[int]], sep_id: int) -> list[int]:
-    """Concatenate encoded turns with `sep_id` between them (the context format)."""
+    """The context format: the kept turns (see `context_start`) with `sep_id` between them."""
     ids: list[int] = []
-    for index, turn in enumerate(turns):
-        if index:
+    for turn in turns[context_start(turns) :]:
+        if ids:
             ids.append(sep_id)
         ids.extend(turn)
     return ids

@@ -1,0 +1,164 @@
+"""Corpus -> examples -> splits -> tokenizer (trained on train only) -> encoded splits, cached.
+
+    prepared = prepare_data(config.data, resolve_corpus(args.corpus))
+    prepared.tokenizer, prepared.splits["train"].src[0], prepared.stats["dropped"]
+
+The second call with the same corpus content and data config loads everything from the cache
+(see cache.py); a changed config builds anew under a different key.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from seq2seq.config import DataConfig
+from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
+from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
+from seq2seq.data.examples import (
+    Encoded,
+    Example,
+    Split,
+    build_examples,
+    encode_examples,
+    training_texts,
+)
+from seq2seq.data.splits import SPLITS, duplicate_responses, split_examples
+from seq2seq.errors import UserError
+from seq2seq.tokenizer import Tokenizer
+
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass
+class PreparedData:
+    """Everything training needs from the data, plus the statistics behind it."""
+
+    tokenizer: Tokenizer
+    splits: dict[str, Split]  # "train", "valid", "test"
+    stats: dict[str, Any]  # plain JSON-able values, see `describe`
+    key: str  # the cache key: equal keys, equal data
+    corpus: Path  # the TSV file or the folder holding movie_lines.txt
+    cached: bool = False  # loaded from the cache rather than built
+
+
+def length_percentiles(lengths: list[int]) -> dict[str, int]:
+    """{"p50": .., "p90": .., "p99": .., "max": ..} in tokens (zeros when there are none)."""
+    if not lengths:
+        return {**{f"p{q}": 0 for q in PERCENTILES}, "max": 0}
+    values = np.percentile(lengths, PERCENTILES, method="nearest")
+    return {
+        **{f"p{q}": int(v) for q, v in zip(PERCENTILES, values, strict=True)},
+        "max": max(lengths),
+    }
+
+
+def describe(
+    dialogues_format: str,
+    counts: dict[str, int],
+    skipped: Counter[str],
+    examples: dict[str, list[Example]],
+    encoded: dict[str, Encoded],
+    tokenizer: Tokenizer,
+    config: DataConfig,
+) -> dict[str, Any]:
+    """The statistics `python -m seq2seq.data` prints and runs record."""
+    dropped: Counter[str] = Counter()
+    for result in encoded.values():
+        dropped.update(result.dropped)
+    splits = {name: result.split for name, result in encoded.items()}
+    context_lengths = [n for result in encoded.values() for n in result.context_lengths]
+    response_lengths = [n for result in encoded.values() for n in result.response_lengths]
+    return {
+        "format": dialogues_format,
+        "corpus": dict(counts),
+        "skipped": dict(skipped),
+        "examples_before_filtering": sum(len(group) for group in examples.values()),
+        "dropped": dict(dropped),
+        "examples": {name: len(split) for name, split in splits.items()},
+        "groups": {name: len({e.group for e in group}) for name, group in examples.items()},
+        "duplicate_responses": duplicate_responses(splits),
+        # Before the length filters, so that they show what data.max_*_len cuts off.
+        "lengths": {
+            "context": length_percentiles(context_lengths),
+            "response": length_percentiles(response_lengths),
+        },
+        "tokenizer": {
+            "type": config.tokenizer,
+            "vocab_size": tokenizer.vocab_size,
+            "requested_vocab_size": config.vocab_size,
+            "normalize": config.normalize,
+            "fingerprint": tokenizer.fingerprint(),
+        },
+    }
+
+
+def build(
+    corpus: Path, config: DataConfig, progress: bool
+) -> tuple[Tokenizer, dict[str, Split], dict[str, Any]]:
+    """Run the whole pipeline (no cache)."""
+    with tqdm(total=3 + len(SPLITS), desc="data", disable=None if progress else True) as bar:
+        bar.set_postfix_str("reading corpus")
+        dialogues = read_corpus(corpus)
+        bar.update()
+        examples = split_examples(build_examples(dialogues, config.context_turns), config)
+        bar.update()
+        bar.set_postfix_str("training tokenizer")
+        tokenizer = Tokenizer.train(
+            training_texts(examples["train"]), config.vocab_size, config.tokenizer, config.normalize
+        )
+        bar.update()
+        encoded = {}
+        for name in SPLITS:
+            bar.set_postfix_str(f"encoding {name}")
+            encoded[name] = encode_examples(examples[name], tokenizer, config, name)
+            bar.update()
+    splits = {name: result.split for name, result in encoded.items()}
+    stats = describe(
+        dialogues.format, dialogues.counts, dialogues.skipped, examples, encoded, tokenizer, config
+    )
+    return tokenizer, splits, stats
+
+
+def prepare_data(
+    data_config: DataConfig,
+    corpus: str | Path,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> PreparedData:
+    """Tokenizer and encoded train/valid/test splits for a corpus, from the cache when possible.
+
+    Args:
+        data_config: the `data` section of the config.
+        corpus: a path as `resolve_corpus` returns (or any path it accepts).
+        cache_dir: where prepared data is kept; default $SEQ2SEQ_CACHE or ./.cache/seq2seq.
+        progress: show a progress bar while building.
+    """
+    corpus = locate_corpus(corpus)
+    key = cache_key(corpus_files(corpus), data_config)
+    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / key[:24]
+    if folder.is_dir():
+        try:
+            tokenizer, splits, stats = read_folder(folder, data_config.normalize, SPLITS)
+            return PreparedData(tokenizer, splits, stats, key, corpus, cached=True)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, UserError):
+            print(f"warning: cached data in {folder} is damaged; rebuilding it", file=sys.stderr)
+    tokenizer, splits, stats = build(corpus, data_config, progress)
+    write_folder(folder, tokenizer, splits, stats)
+    return PreparedData(tokenizer, splits, stats, key, corpus)
+
+
+def encode_corpus(corpus: str | Path, data_config: DataConfig, tokenizer: Tokenizer) -> Split:
+    """Every example of a corpus (no split), normalised and filtered as in training.
+
+    For evaluating a trained model on other data: the split is named "all".
+    """
+    examples = build_examples(read_corpus(corpus), data_config.context_turns)
+    return encode_examples(examples, tokenizer, data_config, "all").split
