@@ -49,7 +49,7 @@ def normalize_text(text: str, mode: str) -> str:
         text = re.sub(r"([.!?])", r" \1", text)
         text = re.sub(r"[^a-zA-Z.!?]+", " ", text)
         return re.sub(r"\s+", " ", text).strip()
-    raise ValueError(f"unknown normalisation {mode!r} (known: {', '.join(NORMALIZATIONS)})")
+    raise UserError(f"unknown normalisation {mode!r} (known: {', '.join(NORMALIZATIONS)})")
 
 
 class Tokenizer:
