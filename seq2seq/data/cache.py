@@ -43,13 +43,13 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_CACHE)
 
 
-def cache_key(files: list[Path], config: DataConfig) -> str:
+def cache_key(files: dict[str, Path], config: DataConfig) -> str:
     """A hex digest naming what `prepare_data` would build from these files and this config."""
     description = {
         "pipeline": PIPELINE_VERSION,
         "sentencepiece": spm.__version__,
         "data": dataclasses.asdict(config),
-        "files": [[path.name, file_sha256(path)] for path in files],
+        "files": {role: file_sha256(path) for role, path in files.items()},
     }
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 

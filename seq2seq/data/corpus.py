@@ -85,10 +85,13 @@ def read_corpus(path: str | Path) -> Dialogues:
     return read_tsv(path) if path.is_file() else read_cornell(path)
 
 
-def corpus_files(path: str | Path) -> list[Path]:
-    """The files a corpus's content comes from (what the cache key hashes)."""
+def corpus_files(path: str | Path) -> dict[str, Path]:
+    """The files a corpus's content comes from, by role (what the cache key hashes).
+
+    A TSV's role is "tsv" whatever its name, so a renamed copy shares its cache.
+    """
     path = locate_corpus(path)
     if path.is_file():
-        return [path]
+        return {"tsv": path}
     names = REQUIRED_FILES + OPTIONAL_FILES
-    return [path / name for name in names if (path / name).is_file()]
+    return {name: path / name for name in names if (path / name).is_file()}

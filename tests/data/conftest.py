@@ -1,4 +1,5 @@
-"""Shared fixtures of the data tests: the invented corpora in tests/fixtures/."""
+"""Shared fixtures of the data tests: the invented corpora in tests/fixtures/ and the real
+excerpt beside the checkout (../shared/corpora/cornell/excerpt, skipped when absent)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,27 @@ import pytest
 from seq2seq.config import DataConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-RAW_FIXTURE = FIXTURES / "cornell"
-TSV_FIXTURE = FIXTURES / "exchanges.tsv"
-# The real excerpt, present beside the checkout in development and CI (skipped elsewhere).
-EXCERPT = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "cornell" / "excerpt"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def raw_corpus() -> Path:
+    """Invented raw-format corpus: 4 movies, an 0xE9 byte, an empty line, malformed lines."""
+    return FIXTURES / "cornell"
+
+
+@pytest.fixture
+def tsv_corpus() -> Path:
+    """Invented prompt<TAB>reply corpus: 310 rows, chains, one empty prompt, one empty reply."""
+    return FIXTURES / "exchanges.tsv"
+
+
+@pytest.fixture
+def excerpt() -> Path:
+    path = REPO_ROOT.parent / "shared" / "corpora" / "cornell" / "excerpt"
+    if not path.is_dir():
+        pytest.skip("the real excerpt is not beside the checkout")
+    return path
 
 
 @pytest.fixture
