@@ -83,7 +83,9 @@ def reference_words(references: list[str]) -> int:
 
     Counting the end of each reply as one more "word" follows word-level language-model
     practice (Penn Treebank perplexities count <eos>); the model is charged for predicting it
-    in the token-level NLL too, so the two perplexities rest on the same events.
+    in the token-level NLL too, so the two perplexities rest on the same events. The same NLL
+    over a tokenizer-independent count makes runs with different subword vocabularies
+    comparable (given the same text normalisation).
     """
     return sum(len(r.split()) + 1 for r in references)
 

@@ -1,0 +1,12 @@
+"""Comparing trained runs on the same examples (`python compare.py RUN_A RUN_B`).
+
+    pipeline.py     load runs, check they are comparable, pick the examples, evaluate each run
+    evaluate.py     teacher-forced NLL per example and timed batched greedy decoding
+    text.py         BLEU, distinct-n, reply length, most frequent replies
+    bootstrap.py    paired bootstrap intervals of perplexity differences
+    attention.py    cross-attention heat-maps of greedy replies
+    results.py      the numbers, with the count each rests on
+    report.py       Markdown (stdout, report.md) and report.json
+    tensorboard.py  one TensorBoard writer per run
+    cli.py          the command line
+"""

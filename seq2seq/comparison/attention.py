@@ -1,0 +1,92 @@
+"""Cross-attention heat-maps of greedy replies: where each generated token looked in the source.
+
+Each model reports one step's encoder-decoder attention as (H, S) weights (`decode_step(...,
+need_attention=True)`): the Transformer its last decoder layer's heads, the GRU a single Luong
+"head". A map shows the mean over heads, or each head on its own when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seq2seq.batching import collate
+from seq2seq.decoding import greedy
+from seq2seq.models import Seq2SeqModel
+from seq2seq.plots import attention_figure, figure_to_array, save_png
+from seq2seq.tokenizer import Tokenizer
+
+
+@dataclass
+class AttentionImage:
+    """One rendered heat-map."""
+
+    tag: str  # e.g. "attention/example_12" or "attention/example_12/head_3"
+    image: np.ndarray  # (H, W, 3) uint8
+    path: Path  # the PNG file
+
+
+def attention_images(
+    model: Seq2SeqModel,
+    tokenizer: Tokenizer,
+    src: Sequence[np.ndarray],
+    indices: Sequence[int],
+    *,
+    max_len: int,
+    label: str,
+    out_dir: Path,
+    per_head: bool = False,
+) -> list[AttentionImage]:
+    """Greedy-decode the sources `indices` and draw their cross-attention.
+
+    Args:
+        src: all context id arrays; only `indices` are decoded (as one batch).
+        max_len: new tokens at most per reply.
+        label: the run's label, in titles and file names.
+        out_dir: where the PNG files go.
+        per_head: one map per head besides the mean over heads.
+
+    Returns:
+        The images, in order; a reply that is empty (eos first) has no map.
+    """
+    if not indices:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    empty = [np.zeros(0, dtype=np.int64)] * len(indices)
+    batch = collate(
+        [src[i] for i in indices], empty, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
+        eos_id=tokenizer.eos_id,
+    ).to(model.device)
+    result = greedy(
+        model, batch.src, batch.src_mask, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
+        max_len=max_len, need_attention=True,
+    )
+    images = []
+    for index, reply, weights in zip(indices, result.tokens, result.attention, strict=True):
+        if not reply:
+            continue
+        src_pieces, tgt_pieces = tokenizer.pieces(src[index]), tokenizer.pieces(reply)
+        maps = [("mean over heads" if weights.size(1) > 1 else "", None, weights.mean(1))]
+        if per_head and weights.size(1) > 1:
+            maps += [(f"head {h}", h, weights[:, h]) for h in range(weights.size(1))]
+        for name, head, matrix in maps:
+            suffix = "" if head is None else f"/head_{head}"
+            stem = f"{label}-example{index}" + ("" if head is None else f"-head{head}")
+            title = f"{label}, example {index}" + (f", {name}" if name else "")
+            images.append(render(matrix, src_pieces, tgt_pieces, title,
+                                 f"attention/example_{index}{suffix}", out_dir / f"{stem}.png"))
+    return images
+
+
+def render(
+    weights: torch.Tensor, src_pieces: list[str], tgt_pieces: list[str], title: str, tag: str,
+    path: Path,
+) -> AttentionImage:
+    """Draw (T, S) weights once, as an array for TensorBoard and as a PNG file."""
+    figure = attention_figure(weights.float().numpy(), src_pieces, tgt_pieces, title)
+    save_png(figure, path)
+    return AttentionImage(tag, figure_to_array(figure), path)

@@ -1,0 +1,84 @@
+"""`python compare.py RUN_A RUN_B [...]`: the command line of a comparison."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from seq2seq.comparison.pipeline import SPLITS, Options, compare
+from seq2seq.comparison.report import summary, write_reports
+from seq2seq.comparison.tensorboard import write_tensorboard
+from seq2seq.errors import UserError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="compare.py",
+        description="Compare trained runs on the same held-out examples with greedy decoding: "
+        "loss, perplexity (token and word level, bootstrap CI of the differences), token "
+        "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed.",
+    )
+    parser.add_argument("runs", nargs="+", help="run folders (their best.pt) or .pt checkpoints")
+    parser.add_argument("--corpus", help="the corpus (default: $CORNELL_CORPUS, then "
+                        "./corpora/cornell); with --split all, an external corpus file")
+    parser.add_argument("--split", default="test", choices=SPLITS,
+                        help="test or valid split of the runs' data, or all examples of --corpus")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
+    parser.add_argument("--prompts", help="a file of prompts, one per line (no references: "
+                        "replies side by side and reply-level statistics only)")
+    parser.add_argument("--out", help="output folder (default: runs/compare-<timestamp>)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
+    parser.add_argument("--samples", type=int, default=10, help="prompts shown side by side")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the samples and bootstrap")
+    parser.add_argument("--max-len", type=int, default=0,
+                        help="tokens per greedy reply at most (default: data.max_tgt_len + 1)")
+    parser.add_argument("--attention", type=int, default=3,
+                        help="sampled prompts drawn as attention heat-maps per run (0: none)")
+    parser.add_argument("--attention-heads", action="store_true",
+                        help="also draw every attention head, not only their mean")
+    return parser.parse_args(argv)
+
+
+def resolve_device(name: str) -> str:
+    """`auto` -> cuda when available, else cpu; anything else must be a usable device."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a device (try cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available here (use --device cpu)")
+    return name
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    for flag in ("limit", "samples", "max_len", "attention"):
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    return Options(
+        runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
+        prompts=args.prompts, device=resolve_device(args.device), batch_size=args.batch_size,
+        samples=args.samples, seed=args.seed, max_len=args.max_len, attention=args.attention,
+        attention_heads=args.attention_heads,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = options_from(args)
+    out_dir = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    comparison, images = compare(options, out_dir)
+    print(summary(comparison))
+    md_path, _ = write_reports(comparison, out_dir)
+    write_tensorboard(comparison, out_dir, images)
+    print(f"\nwrote {md_path}, report.json, attention/*.png and TensorBoard events "
+          f"(tensorboard --logdir {out_dir.parent})", file=sys.stderr)
+    return 0

@@ -1,0 +1,147 @@
+"""Scoring one trained model on a fixed list of examples: teacher-forced NLL and greedy replies.
+
+Both use the training code's own pieces, so a comparison measures exactly what training
+reports: length-sorted batches from `seq2seq.batching`, the masked loss and accuracy of
+`seq2seq.metrics`, and `seq2seq.decoding.greedy` (always greedy here, whatever the run's own
+decode config, so every model is compared under the same search).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from seq2seq.batching import collate, make_batches
+from seq2seq.decoding import greedy
+from seq2seq.metrics import correct_tokens, masked_cross_entropy
+from seq2seq.models import Seq2SeqModel
+from seq2seq.tokenizer import Tokenizer
+
+# Padded src + target tokens per evaluation batch: bounds the (B, T, V) logits' memory.
+EVAL_MAX_TOKENS = 8192
+
+
+@dataclass
+class TeacherForced:
+    """Per-example sums, so that any subset (a bootstrap resample) can be re-aggregated.
+
+    Attributes:
+        nll_sum: (N,) summed NLL of each example's target tokens (eos included).
+        n_tokens: (N,) target tokens of each example (eos included).
+        correct: (N,) argmax predictions that match the target.
+    """
+
+    nll_sum: np.ndarray
+    n_tokens: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def loss(self) -> float:
+        """Mean NLL per target token over all examples."""
+        return float(self.nll_sum.sum() / self.n_tokens.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.sum() / self.n_tokens.sum())
+
+
+def eval_batches(
+    src: Sequence[np.ndarray], tgt: Sequence[np.ndarray] | None, batch_size: int
+) -> list[np.ndarray]:
+    """Example indices in length-sorted batches (little padding), in a fixed order."""
+    tgt_lengths = [len(ids) for ids in tgt] if tgt is not None else [0] * len(src)
+    return make_batches(
+        [len(ids) for ids in src], tgt_lengths, max_tokens=EVAL_MAX_TOKENS,
+        batch_size=batch_size,
+    )
+
+
+def teacher_forced(
+    model: Seq2SeqModel,
+    tokenizer: Tokenizer,
+    src: Sequence[np.ndarray],
+    tgt: Sequence[np.ndarray],
+    batches: list[np.ndarray],
+    desc: str = "",
+) -> TeacherForced:
+    """Plain NLL (no label smoothing) and token accuracy of every example under teacher forcing.
+
+    Args:
+        src, tgt: N context and response id arrays (without bos/eos).
+        batches: index arrays covering every example once (`eval_batches`).
+    """
+    n = len(src)
+    nll_sum, n_tokens, correct = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, np.int64)
+    specials = dict(pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+    with torch.inference_mode():
+        for index in tqdm(batches, desc=f"score {desc}", disable=None, leave=False):
+            batch = collate([src[i] for i in index], [tgt[i] for i in index], **specials)
+            batch = batch.to(model.device)
+            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+            # One row at a time through the shared loss: per-example sums for the bootstrap.
+            for row, i in enumerate(index):
+                row_logits, row_target = logits[row : row + 1], batch.tgt_out[row : row + 1]
+                _, nll = masked_cross_entropy(row_logits, row_target, tokenizer.pad_id)
+                hits, tokens = correct_tokens(row_logits, row_target, tokenizer.pad_id)
+                nll_sum[i], n_tokens[i], correct[i] = float(nll), tokens, hits
+    return TeacherForced(nll_sum, n_tokens, correct)
+
+
+@dataclass
+class Replies:
+    """Greedy replies in example order and the time spent generating them."""
+
+    tokens: list[list[int]]  # without bos/eos
+    seconds: float  # wall time inside `greedy` only (batching and collation excluded)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.tokens) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def greedy_replies(
+    model: Seq2SeqModel,
+    tokenizer: Tokenizer,
+    src: Sequence[np.ndarray],
+    batches: list[np.ndarray],
+    max_len: int,
+    desc: str = "",
+) -> Replies:
+    """Batched greedy decoding of every source, timed with `time.perf_counter`.
+
+    Args:
+        src: N context id arrays.
+        batches: index arrays covering every example once.
+        max_len: new tokens at most per reply (eos included).
+    """
+    device = model.device
+    decode = dict(bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=max_len)
+    replies: list[list[int]] = [[] for _ in src]
+    empty = [np.zeros(0, dtype=np.int64)] * len(src)
+    specials = dict(pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+    # One untimed step first: lazy initialisation (kernels, allocator) is not decoding speed.
+    warm = collate([src[batches[0][0]]], empty[:1], **specials).to(device)
+    greedy(model, warm.src, warm.src_mask, **{**decode, "max_len": 1})
+    seconds = 0.0
+    for index in tqdm(batches, desc=f"greedy {desc}", disable=None, leave=False):
+        batch = collate([src[i] for i in index], [empty[i] for i in index], **specials)
+        batch = batch.to(device)
+        synchronize(device)
+        start = time.perf_counter()
+        result = greedy(model, batch.src, batch.src_mask, **decode)
+        synchronize(device)
+        seconds += time.perf_counter() - start
+        for i, ids in zip(index, result.tokens, strict=True):
+            replies[i] = ids
+    return Replies(replies, seconds)

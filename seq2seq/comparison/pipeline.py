@@ -1,0 +1,259 @@
+"""A comparison from start to finish: load runs, pick the shared examples, score, report.
+
+    runs -> one tokenizer check -> examples (a split of the runs' data, an external corpus, or
+    the user's prompts) -> per run: teacher-forced NLL, greedy replies, reply statistics ->
+    paired bootstrap of perplexity differences -> report.md, report.json, TensorBoard, PNGs
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from seq2seq.checkpoint import Trained, load_trained
+from seq2seq.comparison import text
+from seq2seq.comparison.attention import AttentionImage, attention_images
+from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
+from seq2seq.comparison.evaluate import (
+    TeacherForced,
+    eval_batches,
+    greedy_replies,
+    teacher_forced,
+)
+from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
+from seq2seq.comparison.tensorboard import SAMPLES_FOLDER
+from seq2seq.config import DataConfig
+from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
+from seq2seq.errors import UserError
+from seq2seq.metrics import perplexity
+
+SPLITS = ("test", "valid", "all")
+
+
+@dataclass
+class Options:
+    """What to compare and how (the command line's arguments)."""
+
+    runs: list[str]
+    corpus: str | None = None
+    split: str = "test"
+    limit: int = 0  # 0: every example
+    prompts: str | None = None  # a file of prompts, one per line: no references
+    device: str = "cpu"
+    batch_size: int = 64
+    samples: int = 10
+    seed: int = 0
+    max_len: int = 0  # 0: the data config's max_tgt_len + 1 (any reference fits, with eos)
+    attention: int = 3  # prompts drawn as heat-maps per run
+    attention_heads: bool = False
+
+
+@dataclass
+class Examples:
+    """The shared examples: ids for the models, texts for people. tgt/references are None
+    for prompts."""
+
+    src: list[np.ndarray]
+    prompts: list[str]
+    tgt: list[np.ndarray] | None
+    references: list[str] | None
+    description: str  # where they come from, for the report
+
+
+def run_labels(trained: list[Trained]) -> list[str]:
+    """Unique labels from the run folders' names (a repeated name gets -2, -3, ...)."""
+    labels: list[str] = []
+    for run in trained:
+        base = run.run_dir.name or run.path.stem
+        label, k = base, 2
+        while label in labels or label == SAMPLES_FOLDER:
+            label, k = f"{base}-{k}", k + 1
+        labels.append(label)
+    return labels
+
+
+def check_same_tokenizer(trained: list[Trained], labels: list[str]) -> None:
+    """Refuse runs whose token ids mean different things: their losses are not comparable."""
+    first = trained[0].tokenizer
+    for run, label in zip(trained[1:], labels[1:], strict=True):
+        other = run.tokenizer
+        if other.fingerprint() != first.fingerprint():
+            raise UserError(
+                f"runs {labels[0]} and {label} use different tokenizers (vocab "
+                f"{first.vocab_size} vs {other.vocab_size}, normalize {first.normalize} vs "
+                f"{other.normalize}, fingerprints {first.fingerprint()[:12]} vs "
+                f"{other.fingerprint()[:12]}); compare runs trained with the same data config"
+            )
+
+
+def shared_data_config(trained: list[Trained], labels: list[str]) -> DataConfig:
+    """The runs' common data config; refuse runs whose splits could differ."""
+    first = trained[0].config.data
+    for run, label in zip(trained[1:], labels[1:], strict=True):
+        data = run.config.data
+        if data != first:
+            keys = [f.name for f in fields(DataConfig)
+                    if getattr(data, f.name) != getattr(first, f.name)]
+            raise UserError(
+                f"runs {labels[0]} and {label} have different data configs "
+                f"({', '.join(f'data.{k}' for k in keys)}), so their splits differ; compare "
+                "runs trained on the same data, or use --prompts"
+            )
+    return first
+
+
+def load_examples(options: Options, trained: list[Trained], labels: list[str]) -> Examples:
+    """The examples every run is scored on, in a fixed order, cut to --limit."""
+    tokenizer = trained[0].tokenizer
+    if options.prompts is not None:
+        examples = prompt_examples(Path(options.prompts), tokenizer, trained[0].config.data)
+    else:
+        data = shared_data_config(trained, labels)
+        examples = split_examples(options, data, tokenizer)
+    if options.limit:
+        examples = Examples(
+            examples.src[: options.limit], examples.prompts[: options.limit],
+            None if examples.tgt is None else examples.tgt[: options.limit],
+            None if examples.references is None else examples.references[: options.limit],
+            f"{examples.description}, first {options.limit}",
+        )
+    if not examples.src:
+        raise UserError(f"no examples to compare on ({examples.description})")
+    return examples
+
+
+def split_examples(options: Options, data: DataConfig, tokenizer) -> Examples:
+    """A split of the runs' own data (test/valid) or every example of an external corpus."""
+    if options.split not in SPLITS:
+        raise UserError(f"--split {options.split}: choose one of {', '.join(SPLITS)}")
+    if options.split == "all":
+        if options.corpus is None:
+            raise UserError("--split all evaluates an external corpus: pass it with --corpus")
+        corpus = Path(options.corpus)
+        split = encode_corpus(corpus, data, tokenizer)
+        description = f"every example of {corpus}"
+    else:
+        prepared = prepare_data(data, resolve_corpus(options.corpus))
+        if prepared.tokenizer.fingerprint() != tokenizer.fingerprint():
+            raise UserError(
+                f"the corpus {prepared.corpus} gives a different tokenizer than the runs': it is "
+                "not the corpus they were trained on (pass that one with --corpus, or use "
+                "--split all to evaluate on another corpus)"
+            )
+        split = prepared.splits[options.split]
+        description = f"{options.split} split of {prepared.corpus}"
+    return Examples(list(split.src), list(split.src_text), list(split.tgt),
+                    list(split.tgt_text), description)
+
+
+def prompt_examples(path: Path, tokenizer, data: DataConfig) -> Examples:
+    """The user's prompts, one per line; contexts longer than the models saw keep their end."""
+    if not path.is_file():
+        raise UserError(f"--prompts {path}: no such file (one prompt per line)")
+    prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    kept, src = [], []
+    for prompt in prompts:
+        ids = tokenizer.encode_context([prompt])[-data.max_src_len :]
+        if ids:  # a line the normalisation erases (blank, or no letters) is no prompt
+            kept.append(prompt)
+            src.append(np.asarray(ids, dtype=np.int64))
+    return Examples(src, kept, None, None, f"prompts from {path}")
+
+
+def evaluate_run(
+    run: Trained, label: str, examples: Examples, options: Options, max_len: int
+) -> tuple[RunResult, list[str], TeacherForced | None]:
+    """Every number of one run on the shared examples, its greedy replies (text) and its
+    per-example scores (None with --prompts)."""
+    tokenizer = run.tokenizer
+    batches = eval_batches(examples.src, examples.tgt, options.batch_size)
+    replies = greedy_replies(run.model, tokenizer, examples.src, batches, max_len, label)
+    texts = [tokenizer.decode(ids) for ids in replies.tokens]
+    counts = text.reply_counts(texts)
+    result = RunResult(
+        label=label, checkpoint=str(run.path), arch=run.config.model.arch, step=run.step,
+        parameters=run.model.num_parameters(), n_replies=len(texts),
+        distinct_1=text.distinct_n(texts, 1), distinct_2=text.distinct_n(texts, 2),
+        mean_length=text.mean_length(texts), top1_share=counts.top1_share,
+        top10_share=counts.top10_share, unique_share=counts.unique_share,
+        replies_per_second=replies.per_second, decode_seconds=replies.seconds,
+        top_replies=counts.top,
+    )
+    if examples.tgt is None:
+        return result, texts, None
+    scores = teacher_forced(run.model, tokenizer, examples.src, examples.tgt, batches, label)
+    n_words = text.reference_words(examples.references)
+    # The split's references are normalised like the models' inputs (data.normalize), so a
+    # reply is never penalised for casing or punctuation its tokenizer cannot produce.
+    bleu = text.corpus_bleu(texts, examples.references)
+    result.n_examples, result.n_tokens, result.n_words = (
+        len(examples.src), int(scores.n_tokens.sum()), n_words,
+    )
+    result.loss, result.token_ppl = scores.loss, perplexity(scores.loss)
+    result.word_ppl = perplexity(float(scores.nll_sum.sum()) / n_words)
+    result.token_accuracy = scores.accuracy
+    result.bleu, result.bleu_signature, result.bleu_detail = bleu.score, bleu.signature, bleu.detail
+    return result, texts, scores
+
+
+def pick_samples(count: int, total: int, seed: int) -> list[int]:
+    """`count` distinct example indices drawn with `seed`, in ascending order."""
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(total, size=min(count, total), replace=False).tolist())
+
+
+def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list[AttentionImage]]]:
+    """Evaluate every run on the same examples.
+
+    Returns:
+        The comparison and each run's attention heat-maps (already saved as PNGs in out_dir).
+    """
+    if len(options.runs) < 2:
+        raise UserError("compare needs at least two runs (run folders or .pt checkpoints)")
+    trained = [load_trained(path, options.device) for path in options.runs]
+    labels = run_labels(trained)
+    check_same_tokenizer(trained, labels)
+    examples = load_examples(options, trained, labels)
+    max_len = options.max_len or trained[0].config.data.max_tgt_len + 1
+    results, replies, scores = [], [], []
+    for run, label in zip(trained, labels, strict=True):
+        result, texts, score = evaluate_run(run, label, examples, options, max_len)
+        results.append(result)
+        replies.append(texts)
+        scores.append(score)
+    differences = []
+    if examples.tgt is not None:
+        pairs = list(itertools.combinations(range(len(trained)), 2))
+        intervals = perplexity_difference_intervals(
+            np.stack([s.nll_sum for s in scores]), np.stack([s.n_tokens for s in scores]),
+            pairs, RESAMPLES, options.seed,
+        )
+        differences = [Difference(labels[a], labels[b], i)
+                       for (a, b), i in zip(pairs, intervals, strict=True)]
+    # Every prompt of a --prompts file is shown; a data split is sampled.
+    count = len(examples.src) if examples.tgt is None else options.samples
+    shown = pick_samples(count, len(examples.src), options.seed)
+    samples = [
+        Sample(i, examples.prompts[i], None if examples.references is None
+               else examples.references[i], [texts[i] for texts in replies])
+        for i in shown
+    ]
+    images = {
+        label: attention_images(
+            run.model, run.tokenizer, examples.src, shown[: options.attention], max_len=max_len,
+            label=label, out_dir=out_dir / "attention", per_head=options.attention_heads,
+        )
+        for run, label in zip(trained, labels, strict=True)
+    }
+    setup = {
+        "runs": ", ".join(f"{label} ({run.path})" for run, label in zip(trained, labels,
+                                                                       strict=True)),
+        "examples": f"{len(examples.src)} ({examples.description})",
+        "decoding": f"greedy, at most {max_len} tokens, batches of {options.batch_size}",
+        "device": options.device,
+        "seed": options.seed,
+    }
+    return Comparison(results, samples, differences, setup), images
