@@ -23,7 +23,11 @@ def test_shipped_configs_load(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [("transformer.yaml", "gru.yaml"), ("tiny-transformer.yaml", "tiny-gru.yaml")],
+    [
+        ("transformer.yaml", "gru.yaml"),
+        ("tiny-transformer.yaml", "tiny-gru.yaml"),
+        ("cpu-transformer.yaml", "cpu-gru.yaml"),
+    ],
 )
 def test_paired_configs_share_data_settings(first: str, second: str) -> None:
     """Same data config => same cache key => one tokenizer and one split for both models."""
