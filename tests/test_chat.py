@@ -1,0 +1,293 @@
+"""chat.py: the piped-mode contract (one reply line per input line and model), commands,
+context, bad input and the error cases, driven as a subprocess like a user's script would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq import chat
+from seq2seq.checkpoint import FORMAT, save_checkpoint
+from seq2seq.config import DecodeConfig, load_config
+from seq2seq.errors import ConfigError, UserError
+from seq2seq.models import build_model
+from seq2seq.tokenizer import Tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT = ROOT / "chat.py"
+FIXTURE = ROOT / "tests" / "fixtures" / "exchanges.tsv"
+
+
+def make_run(run_dir: Path, config_name: str, overrides: list[str], tokenizer: Tokenizer) -> Path:
+    """An untrained run saved through the checkpoint API: chat only needs a loadable model."""
+    config = load_config(ROOT / "configs" / f"{config_name}.yaml", overrides)
+    torch.manual_seed(0)
+    model = build_model(config.model, tokenizer)
+    save_checkpoint(run_dir / "best.pt", {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "tokenizer": {"model": tokenizer.to_bytes(), "normalize": tokenizer.normalize,
+                      "fingerprint": tokenizer.fingerprint()},
+        "step": 0,
+    })
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Three runs under one runs/ folder: a Transformer and a GRU reading at most 16 tokens of
+    the last line, and a GRU reading 3 turns (at most 64 tokens)."""
+    root = tmp_path_factory.mktemp("chat") / "runs"
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    tokenizer = Tokenizer.train([side for line in lines for side in line.split("\t")], 200)
+    small = ["data.vocab_size=200", "data.max_src_len=16", "decode.max_len=8"]
+    return {
+        "transformer": make_run(root / "transformer-1", "tiny-transformer", small, tokenizer),
+        "gru": make_run(root / "gru-2", "tiny-gru", small, tokenizer),
+        "context": make_run(root / "gru-context", "tiny-gru",
+                            [*small, "data.context_turns=3", "data.max_src_len=64"], tokenizer),
+    }
+
+
+def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path | None = None):
+    env = {**os.environ, "HOME": str(home or cwd or ROOT)}
+    return subprocess.run(
+        [sys.executable, str(CHAT), *args], input=stdin, capture_output=True, cwd=cwd,
+        env=env, timeout=120,
+    )
+
+
+def expected_replies(run: Path, messages: list[str | None]) -> list[str]:
+    """What the chat must answer, computed in-process; None stands for a /set beam=2 line."""
+    (bot,) = chat.load_bots([str(run)], "cpu", [])
+    replies = []
+    for message in messages:
+        if message is None:
+            bot.decode = chat.parse_settings(bot.decode, ["beam=2"])
+            replies.append("")
+        else:
+            replies.append(chat.answer(bot, message, print) if message.strip() else "")
+    return replies
+
+
+# --- piped mode, as a script sees it ---------------------------------------------------------
+
+
+def test_piped_mode_prints_one_reply_line_per_input_line(runs):
+    lines = [b"hi", b"", b"how are you?", b"/set beam=2", b"caf\xc3\xa9 \xe2\x98\x95 \xff\xfe ok",
+             b"   ", b"word " * 40, b"/quit", b"never answered"]
+    result = run_chat(["--run", str(runs["gru"])], b"\n".join(lines) + b"\n")
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode("utf-8").split("\n")
+    assert out[-1] == ""  # every reply ends with a newline
+    messages = ["hi", "", "how are you?", None, "caf\u00e9 \u2615 \ufffd\ufffd ok", "   ",
+                "word " * 40]
+    assert out[:-1] == expected_replies(runs["gru"], messages)
+    err = result.stderr.decode()
+    assert "parameters:" in err and "strategy=greedy" in err  # the banner, on stderr
+    assert "strategy=beam" in err  # /set reports to stderr
+    assert "data.max_src_len" in err  # the 200-token line was cut, with a notice
+    assert "Traceback" not in err
+
+
+def test_two_runs_answer_each_line_in_order_with_labels(runs):
+    result = run_chat(
+        ["--run", str(runs["transformer"]), "--checkpoint", str(runs["gru"] / "best.pt")],
+        b"hello\n\nwhere were you?",  # the last line has no newline: it is still answered
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode().splitlines()
+    labels = [line.split("]")[0] + "]" for line in out]
+    assert labels == ["[transformer-1]", "[gru-2]"] * 3
+    assert out[2:4] == ["[transformer-1] ", "[gru-2] "]  # the empty line
+    assert out[0] == "[transformer-1] " + expected_replies(runs["transformer"], ["hello"])[0]
+
+
+def test_without_arguments_chat_uses_the_newest_run(runs):
+    os.utime(runs["transformer"] / "best.pt")  # newer than the others
+    result = run_chat([], b"hello\n", cwd=runs["transformer"].parents[1])
+    assert result.returncode == 0, result.stderr.decode()
+    assert "[transformer-1]" in result.stderr.decode()
+    assert len(result.stdout.decode().splitlines()) == 1
+
+
+# --- errors: one line, exit code 2, no traceback ---------------------------------------------
+
+
+def damaged(path: Path) -> None:
+    path.write_bytes(b"PK\x03\x04 not really a zip" * 10)
+
+
+def foreign(path: Path) -> None:
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 3}, path)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (None, "python train.py --model transformer"),
+    (damaged, "is not a seq2seq-chatbots checkpoint"),
+    (foreign, "is not a seq2seq-chatbots checkpoint"),
+])
+def test_unusable_checkpoints_fail_with_one_clear_line(tmp_path, make, message):
+    if make is not None:
+        (tmp_path / "runs" / "broken").mkdir(parents=True)
+        make(tmp_path / "runs" / "broken" / "best.pt")
+    result = run_chat([], b"hi\n", cwd=tmp_path)
+    err = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert result.stdout == b""
+
+
+def test_a_bad_option_fails_with_one_clear_line(runs):
+    result = run_chat(["--run", str(runs["gru"]), "--set", "decode.top_p=2"], b"hi\n")
+    assert result.returncode == 2 and result.stdout == b""
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith("error: config: decode.top_p")
+
+
+def test_load_bots_rejects_other_sections_and_unknown_devices(runs):
+    with pytest.raises(ConfigError, match="decoding settings"):
+        chat.load_bots([str(runs["gru"])], "cpu", ["model.d_model=8"])
+    for device in ("nonsense", "cuda:7" if not torch.cuda.is_available() else "nonsense"):
+        with pytest.raises(UserError, match="--device"):
+            chat.load_bots([str(runs["gru"])], device, [])
+
+
+def test_the_chat_path_imports_no_training_or_plotting_libraries():
+    code = (
+        "import sys, seq2seq.chat; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'tensorboard', 'sacrebleu', 'matplotlib'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.stdout.decode().strip() == "[]"
+
+
+# --- the logic, in-process -------------------------------------------------------------------
+
+
+@pytest.fixture
+def bots(runs) -> dict[str, chat.Bot]:
+    loaded = chat.load_bots([str(runs[name]) for name in ("gru", "context")], "cpu", [])
+    return dict(zip(("gru", "context"), loaded, strict=True))
+
+
+def test_a_context_model_reads_the_last_turns_including_its_replies(bots):
+    bot = bots["context"]
+    tokenizer = bot.trained.tokenizer
+    first = chat.answer(bot, "hello", print)
+    assert bot.turns == ["hello", first]
+    assert chat.encode_input(bot, "and you?", print) == tokenizer.encode_context(
+        ["hello", first, "and you?"]
+    )
+    for text in ("one", "two", "three"):
+        chat.answer(bot, text, print)
+    assert len(bot.turns) == 6  # 2 * context_turns: older turns are never read again
+    assert chat.encode_input(bot, "four", print) == tokenizer.encode_context(
+        [*bot.turns[-2:], "four"]
+    )
+
+
+def test_a_model_without_context_reads_only_the_line(bots):
+    bot = bots["gru"]
+    chat.answer(bot, "hello", print)
+    assert chat.encode_input(bot, "and you?", print) == bot.trained.tokenizer.encode("and you?")
+
+
+def test_long_inputs_drop_old_turns_first_then_keep_the_last_tokens(bots):
+    bot, notes = bots["context"], []
+    bot.turns = [" ".join(["an old turn"] * 30), "a reply"]
+    ids = chat.encode_input(bot, "short", notes.append)
+    assert ids == bot.trained.tokenizer.encode_context(["a reply", "short"]) and not notes
+    long_line = " ".join(["river"] * 100)
+    ids = chat.encode_input(bot, long_line, notes.append)
+    assert ids == bot.trained.tokenizer.encode(long_line)[-64:]
+    assert len(notes) == 1 and "data.max_src_len" in notes[0]
+
+
+def test_set_accepts_fields_shorthands_and_rejects_bad_values():
+    decode = DecodeConfig()
+    beam = chat.parse_settings(decode, ["beam=5"])
+    assert (beam.strategy, beam.beam_size) == ("beam", 5)
+    sampled = chat.parse_settings(beam, ["sample", "temperature=0.7", "decode.top_k=40"])
+    assert (sampled.strategy, sampled.temperature, sampled.top_k) == ("sample", 0.7, 40)
+    for bad in (["temperature=0"], ["colour=blue"], ["top_k=many"], ["fast"]):
+        with pytest.raises(ConfigError):
+            chat.parse_settings(decode, bad)
+    assert chat.override_decode(decode, ["decode.beam=3"]).beam_size == 3
+
+
+def test_commands(bots):
+    bot, said = bots["gru"], []
+    bot.turns = ["hi", "hello"]
+    assert chat.run_command("/set strategy=beam,beam_size=3", [bot], said.append)
+    assert (bot.decode.strategy, bot.decode.beam_size) == ("beam", 3)
+    assert chat.run_command("/set temperature=-1", [bot], said.append)
+    assert said[-1].startswith("error: config: decode.temperature") and bot.decode.beam_size == 3
+    assert chat.run_command("/reset", [bot], said.append) and bot.turns == []
+    assert chat.run_command("/frobnicate", [bot], said.append) and "/help" in said[-1]
+    assert chat.run_command("/help", [bot], said.append) and "/quit" in said[-1]
+    assert not chat.run_command("/quit", [bot], said.append)
+
+
+def test_ctrl_c_or_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch):
+    bot, notes = bots["gru"], []
+    for error in (KeyboardInterrupt, UserError("too long for model.max_len")):
+        def fail(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(chat, "generate", fail)
+        assert chat.answer_safely(bot, "hello", notes.append) == ""
+    assert "cancelled" in notes[0] and "model.max_len" in notes[1]
+
+
+def test_labels_name_the_run_the_model_and_a_non_best_checkpoint(bots):
+    assert bots["gru"].label == "gru-2"
+    trained = bots["context"].trained
+    assert chat.label_of(trained) == "gru-context"
+    trained.run_dir = Path("runs/20261122-0101")
+    trained.path = trained.run_dir / "last.pt"
+    assert chat.label_of(trained) == "20261122-0101 gru last"
+
+
+# --- interactive mode, on a pseudo-terminal ----------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_interactive_session_prompts_replies_and_quits(runs, tmp_path):
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(CHAT), "--run", str(runs["gru"])],
+        stdin=terminal, stdout=terminal, stderr=terminal, env={**os.environ, "HOME": str(tmp_path)},
+    )
+    os.close(terminal)
+    seen = b""
+
+    def wait_for_prompt(count: int) -> None:
+        nonlocal seen
+        while seen.count(b"you> ") < count and process.poll() is None:
+            if select.select([controller], [], [], 60)[0]:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    return
+
+    for count, line in enumerate([b"hello there", b"", b"/set beam=2", b"/quit"], start=1):
+        wait_for_prompt(count)
+        os.write(controller, line + b"\n")
+    assert process.wait(timeout=120) == 0
+    os.close(controller)
+    text = seen.decode(errors="replace")
+    assert "parameters:" in text and "bot> " in text and "strategy=beam" in text
+    assert text.count("bot> ") == 1  # the empty line and the commands got no reply
+    history = tmp_path / ".cache" / "seq2seq-chatbots" / "chat_history"
+    assert "hello there" in history.read_text()
