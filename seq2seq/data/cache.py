@@ -63,7 +63,8 @@ def pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unpack(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
-    return [flat[start:end] for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+    bounds = offsets.tolist()  # slicing with Python ints is several times faster than numpy's
+    return [flat[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def write_folder(

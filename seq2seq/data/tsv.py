@@ -45,7 +45,7 @@ def read_tsv(path: str | Path) -> Dialogues:
             previous_reply = None
             continue
         rows += 1
-        prompt, reply = (text.strip() for text in fields)
+        prompt, reply = fields[0].strip(), fields[1].strip()
         if not (prompt and prompt == previous_reply):
             chains.append([Turn(f"row {number} prompt", prompt)])
         chains[-1].append(Turn(f"row {number}", reply))
