@@ -9,6 +9,7 @@ from seq2seq.config import DataConfig
 from seq2seq.data.cornell import read_cornell
 from seq2seq.data.dialogues import Conversation, Dialogues, Turn
 from seq2seq.data.examples import build_examples, encode_examples, training_texts
+from seq2seq.data.tsv import read_tsv
 from seq2seq.tokenizer import Tokenizer
 
 
@@ -91,3 +92,16 @@ def test_tutorial_normalisation_reaches_the_texts() -> None:
     split = encode_examples(examples, tokenizer, config, "all").split
     assert split.src_text == ["where were you ?"]
     assert split.src[0].tolist() == tokenizer.encode("where were you?")
+
+
+def test_real_tsv_rows_with_an_empty_side_are_dropped_and_counted(tokenizer: Tokenizer) -> None:
+    tsv = Path(__file__).resolve().parents[3] / "shared/corpora/cornell/exchanges-25k.tsv"
+    if not tsv.is_file():
+        pytest.skip("the real TSV is not beside the checkout")
+    examples = build_examples(read_tsv(tsv), context_turns=1)
+    assert len(examples) == 25_000
+    config = DataConfig(vocab_size=100, max_src_len=100_000, max_tgt_len=100_000)
+    encoded = encode_examples(examples, tokenizer, config, "all")
+    # 44 rows have an empty side: 25 empty replies, 25 empty prompts, 6 of them both.
+    assert encoded.dropped == {"empty response": 25, "empty context": 19}
+    assert len(encoded.split) == 25_000 - 44

@@ -139,14 +139,3 @@ def test_encode_corpus_uses_the_same_filters(
     )
     external = encode_corpus(raw_corpus, tiny_config, data.tokenizer)
     assert 0 < len(external) <= 18  # 20 examples, one empty response, one empty context
-
-
-def test_real_tsv_drops_the_rows_with_an_empty_side(tmp_path: Path) -> None:
-    tsv = Path(__file__).resolve().parents[3] / "shared/corpora/cornell/exchanges-25k.tsv"
-    if not tsv.is_file():
-        pytest.skip("the real TSV is not beside the checkout")
-    config = DataConfig(vocab_size=1000, max_src_len=10_000, max_tgt_len=10_000)
-    data = prepare(config, tsv, tmp_path)
-    assert data.stats["examples_before_filtering"] == 25_000
-    # 44 rows have an empty side (25 empty prompts, 25 empty replies, 6 rows both).
-    assert data.stats["dropped"] == {"empty response": 25, "empty context": 19}
