@@ -117,7 +117,8 @@ class LuongAttention(nn.Module):
         # The dtype's most negative value instead of -inf: it gives the same weights (exp
         # underflows to exactly 0) but a source with no real token gives finite numbers, and
         # then a zero context, instead of NaN (softmax over all -inf is 0/0).
-        scores = self.score(query, keys).masked_fill(~real, torch.finfo(query.dtype).min)
+        scores = self.score(query, keys)  # (B, T, S)
+        scores = scores.masked_fill(~real, torch.finfo(scores.dtype).min)
         weights = scores.softmax(dim=-1).masked_fill(~real, 0.0)
         context = weights.to(keys.dtype) @ keys  # (B, T, D)
         attentional = torch.tanh(self.w_c(torch.cat([context, query], dim=-1)))
