@@ -2,7 +2,8 @@
 
 Rows are grouped into conversation chains: consecutive rows where a row's prompt is the previous
 row's reply come from one conversation (A->B, B->C). Splitting by chain instead of by row keeps a
-test reply from turning up in training as the next row's prompt.
+test reply from turning up in training as the next row's prompt, and a chain's earlier turns
+serve as context when `data.context_turns` > 1.
 """
 
 from __future__ import annotations
