@@ -1,0 +1,73 @@
+"""Validation: teacher-forced loss, perplexity and token accuracy, plus a few decoded replies.
+
+The validation loss is plain NLL per real target token whatever `train.label_smoothing` is, and
+the GRU is scored with full teacher forcing whatever its training ratio: the numbers of the two
+architectures measure the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seq2seq.batching import Batch
+from seq2seq.config import DecodeConfig
+from seq2seq.decoding import generate
+from seq2seq.metrics import Accumulator
+from seq2seq.models import Seq2SeqModel
+from seq2seq.tokenizer import Tokenizer
+from seq2seq.training.device import Precision
+
+
+@torch.no_grad()
+def validate(
+    model: Seq2SeqModel, batches: list[Batch], precision: Precision, pad_id: int
+) -> dict[str, float]:
+    """{"loss", "ppl", "token_acc"} of `model` over `batches` (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    totals = Accumulator()
+    for batch in batches:
+        batch = batch.to(precision.device)
+        with precision.autocast():
+            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+        totals.add(logits, batch.tgt_out, pad_id)
+    model.train(was_training)
+    return totals.result()
+
+
+def sample_indices(count: int, available: int) -> list[int]:
+    """`count` validation examples spread evenly over the split: the same ones every time."""
+    if count == 0 or available == 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, available - 1, num=min(count, available))})
+
+
+@torch.no_grad()
+def sample_replies(
+    model: Seq2SeqModel,
+    prompts: Batch,
+    prompt_texts: list[str],
+    gold_texts: list[str],
+    tokenizer: Tokenizer,
+    config: DecodeConfig,
+    precision: Precision,
+    seed: int,
+) -> list[tuple[str, str, str]]:
+    """Decode replies to fixed validation prompts with `config` (greedy by default).
+
+    Returns:
+        (prompt, reply, gold reply) per prompt.
+    """
+    if not prompt_texts:
+        return []
+    batch = prompts.to(precision.device)
+    # A fixed generator makes `strategy: sample` show comparable replies from eval to eval.
+    generator = torch.Generator(precision.device).manual_seed(seed)
+    with precision.autocast():
+        result = generate(
+            model, batch.src, batch.src_mask, config,
+            bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, generator=generator,
+        )
+    replies = [tokenizer.decode(ids) for ids in result.tokens]
+    return list(zip(prompt_texts, replies, gold_texts, strict=True))

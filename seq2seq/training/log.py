@@ -1,0 +1,149 @@
+"""One place that reports a run: TensorBoard, metrics.jsonl, and the terminal.
+
+Both architectures log the same TensorBoard tags, so `tensorboard --logdir runs` overlays a
+Transformer run and a GRU run:
+
+    train/loss train/ppl train/lr train/grad_norm train/tokens_per_s train/pad_share
+    train/nonfinite_steps valid/loss valid/ppl valid/token_acc    text: samples/valid
+    hparams: the flattened config with the final metrics (hparam/*)
+
+metrics.jsonl holds one JSON object per train log line ("kind": "train") and per validation
+("kind": "valid", with its sample replies), so runs can be compared without TensorBoard.
+
+In a terminal a tqdm bar shows the loss and tokens/s; when stderr is not a terminal (a log file,
+a batch job) the same numbers come as plain lines on stderr every `train.log_interval` steps.
+Only the main process of a multi-GPU run reports anything (`enabled=False` elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+METRICS = "metrics.jsonl"
+
+
+class RunLogger:
+    """Writes a run's metrics to TensorBoard, metrics.jsonl and the terminal."""
+
+    def __init__(
+        self, run_dir: Path, *, enabled: bool, start_step: int, total_steps: int | None
+    ) -> None:
+        self.enabled = enabled
+        self.run_dir = run_dir
+        self.writer: SummaryWriter | None = None
+        self.bar: tqdm | None = None
+        self.plain_lines = not sys.stderr.isatty()
+        if not enabled:
+            return
+        # purge_step hides events a crashed run wrote after its last checkpoint, and
+        # drop_after does the same for metrics.jsonl: a resumed run continues one history.
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=start_step + 1)
+        drop_after(run_dir / METRICS, start_step)
+        self.file = open(run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 closed in close()
+        self.bar = tqdm(
+            total=total_steps, initial=start_step, unit="step", disable=None, dynamic_ncols=True
+        )
+
+    def message(self, text: str) -> None:
+        """A line for the user, printed above the progress bar."""
+        if self.enabled:
+            tqdm.write(text, file=sys.stderr)
+
+    def advance(self, step: int, loss: float, tokens_per_s: float) -> None:
+        """Move the bar to `step` after an optimizer update."""
+        if self.bar is not None and not self.bar.disable:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+
+    def train(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        """Log training metrics (`loss`, `ppl`, `lr`, ...) averaged since the last call."""
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"train/{key}", value, step)
+        self.write_json({"kind": "train", "step": step, "epoch": epoch, **values})
+        if self.plain_lines:
+            print(
+                f"step {step} | epoch {epoch} | loss {values['loss']:.4f} | ppl "
+                f"{values['ppl']:.1f} | lr {values['lr']:.2e} | grad norm "
+                f"{values['grad_norm']:.3g} | {values['tokens_per_s']:,.0f} tok/s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def valid(
+        self, step: int, epoch: int, values: dict[str, float], best: bool,
+        samples: list[tuple[str, str, str]],
+    ) -> None:
+        """Log validation metrics and the (prompt, reply, gold reply) samples."""
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"valid/{key}", value, step)
+        if samples:
+            self.writer.add_text("samples/valid", samples_markdown(samples), step)
+        self.writer.flush()
+        self.write_json({
+            "kind": "valid", "step": step, "epoch": epoch, **values, "best": best,
+            "samples": [{"prompt": p, "reply": r, "gold": g} for p, r, g in samples],
+        })
+        mark = " (best)" if best else ""
+        self.message(
+            f"valid step {step} | loss {values['loss']:.4f} | ppl {values['ppl']:.1f} | "
+            f"token acc {values['token_acc']:.3f}{mark}"
+        )
+        for prompt, reply, _ in samples:
+            self.message(f"  {shorten(prompt)} => {shorten(reply)}")
+
+    def hparams(self, config: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Record the config with the final metrics in the run's own folder (run_name='.')."""
+        if not self.enabled:
+            return
+        flat = {
+            f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+            for section, values in config.items()
+            for key, value in values.items()
+        }
+        self.writer.add_hparams(
+            flat, {f"hparam/{key}": value for key, value in metrics.items()}, run_name="."
+        )
+
+    def write_json(self, record: dict[str, Any]) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.bar.close()
+        self.writer.close()
+        self.file.close()
+
+
+def drop_after(path: Path, step: int) -> None:
+    """Remove metrics.jsonl records of steps after `step` (left by a run killed after saving)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept), encoding="utf-8")
+
+
+def shorten(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def samples_markdown(samples: list[tuple[str, str, str]]) -> str:
+    """A Markdown table (TensorBoard renders text as Markdown)."""
+    rows = ["| prompt | reply | gold |", "|---|---|---|"]
+    for prompt, reply, gold in samples:
+        cells = (cell.replace("|", "\\|").replace("\n", " ") for cell in (prompt, reply, gold))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,508 @@
+"""The training loop, in plain sight.
+
+    for each optimizer step:
+        for each of train.grad_accum batches:        (token-budget batches, seeded order)
+            logits = model(src, src_mask, tgt_in, teacher_forcing=ratio)
+            loss = masked cross-entropy (label-smoothed) / real target tokens of the step
+            backward                                   (scaled when training in float16)
+        global gradient norm, clipped to train.clip_norm
+        non-finite loss or norm? skip the update, count it, stop after max_nonfinite_steps
+        AdamW step, learning-rate schedule step
+        every log_interval steps: log;  every eval_interval steps and at each epoch end:
+        validate, decode a few prompts, save last.pt (and best.pt), early stopping
+
+Teacher forcing: the Transformer always reads the gold target shifted right; the GRU feeds its
+gold token with probability `ratio`, decayed linearly as `train.teacher_forcing*` say.
+
+A run stops at train.max_steps (when > 0, whatever train.epochs says), else after train.epochs
+epochs, or after train.patience validations without a better loss, or when the time budget of
+training (validation excluded) is spent, or on Ctrl-C/SIGTERM. It always ends by saving last.pt;
+except after a signal, it validates first.
+
+Resuming repeats the uninterrupted run exactly on a CPU: the checkpoint holds every random state
+and the position within the epoch's batches, the batches are a pure function of (seed, epoch),
+and validation leaves all random states as it found them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from seq2seq.batching import Batch, collate, epoch_batches, make_batches, padding_share
+from seq2seq.checkpoint import BEST, FORMAT, LAST, load_checkpoint, save_checkpoint
+from seq2seq.config import Config
+from seq2seq.data import prepare_data, resolve_corpus
+from seq2seq.errors import UserError
+from seq2seq.metrics import masked_cross_entropy, perplexity
+from seq2seq.models import build_model
+from seq2seq.training import run as runs
+from seq2seq.training.device import (
+    Distributed,
+    Precision,
+    agree_max,
+    close_distributed,
+    configure_backend,
+    init_distributed,
+    preserved_rng,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from seq2seq.training.evaluate import sample_indices, sample_replies, validate
+from seq2seq.training.log import RunLogger
+from seq2seq.training.optim import (
+    build_optimizer,
+    build_scheduler,
+    lr_factor,
+    teacher_forcing_ratio,
+)
+from seq2seq.training.signals import StopOnSignal
+
+# Why a run stopped; agreed between processes as the largest index any of them reports.
+STOP_REASONS = ("", "max_steps", "epochs", "patience", "time_budget", "signal")
+
+
+class TrainingDiverged(UserError):
+    """Too many optimizer steps in a row had a non-finite loss or gradient norm."""
+
+
+@dataclass
+class TrainOptions:
+    """How to run training (the config says what to train)."""
+
+    run_dir: Path | None = None  # None: <runs_root>/<arch>-<timestamp>
+    runs_root: Path = Path("runs")
+    resume: bool = False  # continue run_dir's last.pt
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    time_budget: float | None = None  # minutes of training (validation excluded), then stop
+    cache_dir: Path | None = None  # prepared-data cache (None: the data package's default)
+    config_path: Path | None = None  # the config file, to find the other model's for comparison
+    configs_dir: Path | None = None  # configs/, likewise
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    best_valid_loss: float
+    stop_reason: str  # one of STOP_REASONS[1:]
+    signal: int | None = None  # the signal that stopped the run, if any
+
+
+@dataclass
+class Interval:
+    """Sums over the steps since the last train log line."""
+
+    steps: int = 0
+    nll: float = 0.0
+    targets: int = 0
+    grad_norm: float = 0.0
+    tokens: int = 0
+    padded: int = 0
+    seconds: float = 0.0
+    nonfinite: int = 0
+    lrs: list[float] = field(default_factory=list)
+
+
+def train(
+    config: Config, corpus: str | Path | None = None, options: TrainOptions | None = None
+) -> TrainResult:
+    """Train `config`'s model on `corpus` and return where the run is and why it stopped.
+
+    Raises:
+        UserError: bad corpus, device, run folder or checkpoint, one line each.
+        TrainingDiverged: `train.max_nonfinite_steps` non-finite steps in a row.
+    """
+    options = options or TrainOptions()
+    world = init_distributed(options.device)
+    try:
+        return Trainer(config, corpus, options, world).fit()
+    finally:
+        close_distributed(world)
+
+
+class Trainer:
+    """The state of one training run and the loop over it."""
+
+    def __init__(
+        self, config: Config, corpus: str | Path | None, options: TrainOptions, world: Distributed
+    ) -> None:
+        self.config, self.options, self.world = config, options, world
+        train = config.train
+        self.device = resolve_device(options.device, world)
+        configure_backend(self.device)
+        self.precision = Precision(train.precision, self.device)
+        self.run_dir = Path(
+            options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
+        )
+        runs.check_run_dir(self.run_dir, options.resume)
+        payload = None
+        if options.resume:
+            payload = load_checkpoint(self.run_dir / LAST)
+            runs.check_resumable(config, payload, self.run_dir / LAST)
+            corpus = corpus if corpus is not None else payload.get("corpus")
+        self.data = self.prepare(corpus)
+        self.tokenizer = self.data.tokenizer
+        if payload is not None:
+            runs.check_same_tokenizer(self.tokenizer, payload, self.run_dir / LAST)
+
+        seed_everything(train.seed)
+        self.raw_model = build_model(config.model, self.tokenizer).to(self.device)
+        self.optimizer = build_optimizer(self.raw_model, train)
+        self.scheduler = build_scheduler(self.optimizer, train)
+        self.step = self.epoch = self.position = 0
+        self.best_valid_loss, self.bad_evals = math.inf, 0
+        self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
+        self.last_eval_step, self.metrics = -1, {}
+        self.interval = Interval()
+        if world.enabled:
+            torch.manual_seed(train.seed + world.rank)  # different dropout on every process
+        if payload is not None:
+            self.restore(payload)
+
+        self.model = self.raw_model
+        if train.compile:
+            self.model = torch.compile(self.model)
+        self.eval_model = self.model  # validation runs on one process, without DDP
+        if world.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.model, device_ids=ids)
+
+        self.setup_batches()
+        if world.is_main:
+            runs.write_run_files(self.run_dir, config, self.tokenizer)
+        total = train.max_steps or train.epochs * self.steps_per_epoch(0)
+        self.logger = RunLogger(
+            self.run_dir, enabled=world.is_main, start_step=self.step, total_steps=total
+        )
+        self.report_start()
+
+    def prepare(self, corpus: str | Path | None) -> Any:
+        """Prepare the data on the main process first, so the others read its cache."""
+        if self.world.enabled and not self.world.is_main:
+            torch.distributed.barrier()
+        data = prepare_data(
+            self.config.data, resolve_corpus(corpus), cache_dir=self.options.cache_dir,
+            progress=self.world.is_main,
+        )
+        if self.world.enabled and self.world.is_main:
+            torch.distributed.barrier()
+        return data
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimizer, schedule, counters, random states."""
+        self.raw_model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload["scaler"] and self.precision.scaler.is_enabled():
+            self.precision.scaler.load_state_dict(payload["scaler"])
+        self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
+        self.position = int(payload["data_position"])
+        self.best_valid_loss = float(payload["best_valid_loss"])
+        self.bad_evals = int(payload["bad_evals"])
+        self.train_seconds = float(payload.get("train_seconds", 0.0))
+        self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
+        self.metrics = dict(payload.get("metrics") or {})
+        set_rng_state(payload["rng"])
+
+    def setup_batches(self) -> None:
+        """Length arrays for the training batches; validation batches and prompts, collated."""
+        train, valid = self.data.splits["train"], self.data.splits["valid"]
+        self.src_lengths = np.array([len(ids) for ids in train.src], dtype=np.int64)
+        self.tgt_lengths = np.array([len(ids) for ids in train.tgt], dtype=np.int64)
+        if self.steps_per_epoch(0) == 0:
+            raise UserError(
+                f"the training split ({len(train)} examples) is too small for "
+                f"train.grad_accum={self.config.train.grad_accum} on "
+                f"{self.world.world_size} process(es)"
+            )
+        settings = self.config.train
+        valid_batches = make_batches(
+            [len(ids) for ids in valid.src], [len(ids) for ids in valid.tgt],
+            max_tokens=settings.max_tokens, batch_size=settings.batch_size,
+        )
+        self.valid_batches = [self.collate(valid, indices) for indices in valid_batches]
+        chosen = sample_indices(settings.num_sample_prompts, len(valid))
+        self.prompts = self.collate(valid, np.array(chosen, dtype=np.int64))
+        self.prompt_texts = [valid.src_text[i] for i in chosen]
+        self.gold_texts = [valid.tgt_text[i] for i in chosen]
+        self.batches: list[np.ndarray] | None = None
+
+    def collate(self, split: Any, indices: np.ndarray) -> Batch:
+        return collate(
+            [split.src[i] for i in indices], [split.tgt[i] for i in indices],
+            pad_id=self.tokenizer.pad_id, bos_id=self.tokenizer.bos_id,
+            eos_id=self.tokenizer.eos_id, pin_memory=self.device.type == "cuda",
+        )
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """This process's batches (as example indices) of `epoch`."""
+        train = self.config.train
+        return epoch_batches(
+            self.src_lengths, self.tgt_lengths, max_tokens=train.max_tokens,
+            batch_size=train.batch_size, seed=train.seed, epoch=epoch,
+            rank=self.world.rank, world_size=self.world.world_size,
+        )
+
+    def steps_per_epoch(self, epoch: int) -> int:
+        return len(self.epoch_batches(epoch)) // self.config.train.grad_accum
+
+    def report_start(self) -> None:
+        say = self.logger.message
+        say(str(self.raw_model))
+        for line in runs.parameter_report(
+            self.config, self.tokenizer, self.options.config_path, self.options.configs_dir
+        ):
+            say(line)
+        train = self.data.splits["train"]
+        batches = self.epoch_batches(self.epoch)
+        share = padding_share(batches, self.src_lengths, self.tgt_lengths)
+        say(
+            f"data: {len(train):,} training / {len(self.data.splits['valid']):,} validation "
+            f"examples, {len(batches):,} batches per epoch per process "
+            f"({share:.1%} padding), vocabulary {self.tokenizer.vocab_size:,}"
+        )
+        say(
+            f"device {self.device}, precision {self.precision.name}, "
+            f"{self.world.world_size} process(es), run folder {self.run_dir}"
+        )
+        if self.step:
+            say(f"resuming at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    def fit(self) -> TrainResult:
+        """Train until a stop condition; save last.pt; return why it stopped."""
+        try:
+            with StopOnSignal() as self.stop:
+                while not (reason := self.stop_reason()):
+                    self.train_step()
+                    if self.position >= self.steps_per_epoch_now * self.config.train.grad_accum:
+                        self.end_epoch()
+                self.finish(reason)
+        finally:
+            self.logger.close()
+        return TrainResult(
+            self.run_dir, self.step, self.epoch, self.best_valid_loss, reason, self.stop.signum
+        )
+
+    def stop_reason(self) -> str:
+        train, budget = self.config.train, self.options.time_budget
+        reason = ""
+        if train.max_steps and self.step >= train.max_steps:
+            reason = "max_steps"
+        elif not train.max_steps and self.epoch >= train.epochs:
+            reason = "epochs"
+        elif train.patience and self.bad_evals >= train.patience:
+            reason = "patience"
+        elif budget is not None and self.train_seconds >= budget * 60:
+            reason = "time_budget"
+        if self.stop.signum is not None:
+            reason = "signal"
+        index = agree_max(STOP_REASONS.index(reason), self.world, self.device)
+        return STOP_REASONS[index]
+
+    @property
+    def steps_per_epoch_now(self) -> int:
+        return len(self.current_batches()) // self.config.train.grad_accum
+
+    def current_batches(self) -> list[np.ndarray]:
+        if self.batches is None:
+            self.batches = self.epoch_batches(self.epoch)
+        return self.batches
+
+    def train_step(self) -> None:
+        """One optimizer update over `train.grad_accum` batches (or a skipped one)."""
+        start = time.perf_counter()
+        train = self.config.train
+        split = self.data.splits["train"]
+        group = self.current_batches()[self.position : self.position + train.grad_accum]
+        batches = [self.collate(split, indices).to(self.device) for indices in group]
+        targets = sum(batch.num_targets for batch in batches)
+        ratio = teacher_forcing_ratio(self.step, train)
+        self.model.train()
+        nll = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            # DDP averages gradients across processes on every backward; during accumulation
+            # only the last micro-batch needs it.
+            last = i == len(batches) - 1
+            sync = self.model.no_sync() if self.world.enabled and not last else nullcontext()
+            with sync:
+                with self.precision.autocast():
+                    logits = self.model(
+                        batch.src, batch.src_mask, batch.tgt_in, teacher_forcing=ratio
+                    )
+                objective, batch_nll = masked_cross_entropy(
+                    logits, batch.tgt_out, self.tokenizer.pad_id, train.label_smoothing
+                )
+                self.precision.scaler.scale(objective / targets).backward()
+            nll += batch_nll
+        scaler = self.precision.scaler
+        scaler.unscale_(self.optimizer)  # clip (and measure) the true gradients
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.raw_model.parameters(), train.clip_norm or math.inf
+        )
+        loss, norm = float(nll) / targets, float(grad_norm)
+        self.position += len(group)
+        lr = None  # stays None for a skipped update
+        if math.isfinite(loss) and math.isfinite(norm):
+            lr = train.lr * lr_factor(self.step + 1, train.schedule, train.warmup_steps)
+            scaler.step(self.optimizer)
+            scaler.update()
+            self.scheduler.step()
+            self.step += 1
+            self.nonfinite_in_row = 0
+        else:
+            if scaler.is_enabled():
+                scaler.update()  # lowers the loss scale after a float16 overflow
+        self.optimizer.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - start
+        self.train_seconds += seconds
+        self.record(batches, loss, norm, targets, seconds, lr)
+
+    def record(
+        self, batches: list[Batch], loss: float, norm: float, targets: int, seconds: float,
+        lr: float | None,
+    ) -> None:
+        """Account for a step (`lr` None: skipped); log every log_interval updates and
+        validate every eval_interval."""
+        train = self.config.train
+        interval = self.interval
+        interval.seconds += seconds
+        interval.tokens += sum(batch.num_tokens for batch in batches)
+        interval.padded += sum(batch.num_padded for batch in batches)
+        if lr is None:
+            self.nonfinite_total += 1
+            self.nonfinite_in_row += 1
+            interval.nonfinite += 1
+            self.logger.message(
+                f"step {self.step + 1}: non-finite loss ({loss:.3g}) or gradient norm "
+                f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)"
+            )
+            if self.nonfinite_in_row >= train.max_nonfinite_steps:
+                saved = self.run_dir / LAST
+                where = f"the last good checkpoint is {saved}" if saved.is_file() else (
+                    "no checkpoint was saved yet"
+                )
+                raise TrainingDiverged(
+                    f"training diverged: {self.nonfinite_in_row} non-finite steps in a row "
+                    f"after step {self.step}; {where}; try a lower train.lr, warm-up or "
+                    "train.clip_norm, or train.precision=fp32"
+                )
+            return
+        interval.steps += 1
+        interval.nll += loss * targets
+        interval.targets += targets
+        interval.grad_norm += norm
+        interval.lrs.append(lr)
+        tokens_per_s = interval.tokens / max(interval.seconds, 1e-9)
+        self.logger.advance(self.step, loss, tokens_per_s)
+        if self.step % train.log_interval == 0:
+            mean_loss = interval.nll / interval.targets
+            self.logger.train(self.step, self.epoch, {
+                "loss": mean_loss,
+                "ppl": perplexity(mean_loss),
+                "lr": interval.lrs[-1],
+                "grad_norm": interval.grad_norm / interval.steps,
+                "tokens_per_s": tokens_per_s,
+                "pad_share": 1.0 - interval.tokens / interval.padded,
+                "nonfinite_steps": float(self.nonfinite_total),
+            })
+            self.interval = Interval()
+        if self.step % train.eval_interval == 0 and self.last_eval_step != self.step:
+            self.evaluate()
+
+    def end_epoch(self) -> None:
+        """Move to the next epoch's batches and validate (unless this step just did)."""
+        self.epoch += 1
+        self.position = 0
+        self.batches = None
+        if self.last_eval_step != self.step:
+            self.evaluate()
+
+    def evaluate(self) -> None:
+        """Validate on the main process, log, save last.pt (and best.pt), count bad evals."""
+        self.last_eval_step = self.step
+        if not self.world.is_main:
+            return
+        train = self.config.train
+        with preserved_rng():
+            metrics = validate(
+                self.eval_model, self.valid_batches, self.precision, self.tokenizer.pad_id
+            )
+            samples = sample_replies(
+                self.raw_model, self.prompts, self.prompt_texts, self.gold_texts,
+                self.tokenizer, self.config.decode, self.precision, train.seed,
+            )
+        best = metrics["loss"] < self.best_valid_loss
+        if best:
+            self.best_valid_loss, self.bad_evals = metrics["loss"], 0
+        else:
+            self.bad_evals += 1
+        self.metrics = metrics
+        self.logger.valid(self.step, self.epoch, metrics, best, samples)
+        self.save(best=best)
+
+    def payload(self) -> dict[str, Any]:
+        """Everything needed to use the model, or to continue this run exactly."""
+        tokenizer = self.tokenizer
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "model": self.raw_model.state_dict(),
+            "tokenizer": {
+                "model": tokenizer.to_bytes(),
+                "normalize": tokenizer.normalize,
+                "fingerprint": tokenizer.fingerprint(),
+            },
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.precision.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "data_position": self.position,
+            "best_valid_loss": self.best_valid_loss,
+            "bad_evals": self.bad_evals,
+            "rng": rng_state(),
+            "metrics": self.metrics,
+            "corpus": str(self.data.corpus),
+            "train_seconds": self.train_seconds,
+            "nonfinite_steps": self.nonfinite_total,
+        }
+
+    def save(self, best: bool = False) -> None:
+        if not self.world.is_main:
+            return
+        payload = self.payload()
+        save_checkpoint(self.run_dir / LAST, payload)
+        if best:
+            save_checkpoint(self.run_dir / BEST, payload)
+
+    def finish(self, reason: str) -> None:
+        """Validate (unless stopped by a signal, or just done) and save last.pt."""
+        if reason != "signal" and self.last_eval_step != self.step:
+            self.evaluate()  # saves
+        else:
+            self.save()
+        if reason == "signal":
+            self.logger.message(
+                f"interrupted: saved {self.run_dir / LAST} at step {self.step}; continue with "
+                f"--resume --run-dir {self.run_dir}"
+            )
+        else:
+            self.logger.message(f"stopped ({reason}) at step {self.step}; run in {self.run_dir}")
+        if self.metrics:
+            final = {f"valid_{key}": value for key, value in self.metrics.items()}
+            self.logger.hparams(
+                self.config.to_dict(),
+                {"best_valid_loss": self.best_valid_loss, **final, "steps": float(self.step)},
+            )

@@ -1,0 +1,143 @@
+"""A run's folder, and the checks that make resuming safe.
+
+    runs/<model>-<YYYYmmdd-HHMMSS>/      (or --run-dir)
+        config.yaml          the resolved config (loads back with load_config)
+        tokenizer.model      the sentencepiece model (also inside every checkpoint)
+        events.out.tfevents.*    TensorBoard
+        metrics.jsonl        one JSON object per train log line and per validation
+        last.pt              saved at every validation and when the run stops
+        best.pt              the checkpoint with the best validation loss so far
+
+Resuming continues the very same experiment: the checkpoint's model, data, tokenizer and every
+training setting that shapes the trajectory must match. Only when and how long to train
+(`RESUME_MAY_CHANGE`) and how validation samples are decoded may differ.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seq2seq.checkpoint import LAST
+from seq2seq.config import Config, load_config, save_config
+from seq2seq.errors import ConfigError, UserError
+from seq2seq.models import ARCHITECTURES, build_model, get_architecture
+from seq2seq.tokenizer import Tokenizer
+
+RESUME_MAY_CHANGE = {
+    "train.max_steps", "train.epochs", "train.patience", "train.eval_interval",
+    "train.log_interval", "train.num_sample_prompts",
+}
+RESUME_KEYS = (
+    "optimizer", "scheduler", "scaler", "epoch", "data_position", "best_valid_loss",
+    "bad_evals", "rng",
+)
+
+
+def new_run_dir(arch: str, root: str | Path = "runs") -> Path:
+    """runs/<arch>-<YYYYmmdd-HHMMSS>, with a suffix if two runs start in the same second."""
+    base = Path(root) / f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, count = base, 1
+    while path.exists():
+        count += 1
+        path = base.with_name(f"{base.name}-{count}")
+    return path
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to resume from nothing, and to overwrite a run without --resume."""
+    has_checkpoint = (run_dir / LAST).is_file()
+    if resume and not has_checkpoint:
+        raise UserError(
+            f"--resume: {run_dir} holds no {LAST} to resume from "
+            "(drop --resume to start a new run there)"
+        )
+    if not resume and has_checkpoint:
+        raise UserError(
+            f"{run_dir} already holds a run ({LAST}); add --resume to continue it "
+            "or choose another --run-dir"
+        )
+
+
+def flatten(config: dict[str, Any]) -> dict[str, Any]:
+    """{"train": {"lr": 1}} -> {"train.lr": 1}"""
+    return {f"{section}.{key}": value for section, values in config.items()
+            for key, value in values.items()}
+
+
+def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None:
+    """Raise `UserError` naming the first setting that differs from the checkpoint's."""
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
+    ours, theirs = flatten(config.to_dict()), flatten(payload["config"])
+    for key in sorted(ours.keys() | theirs.keys()):
+        if key in RESUME_MAY_CHANGE or key.startswith("decode."):
+            continue
+        if ours.get(key) != theirs.get(key):
+            raise UserError(
+                f"--resume: {key} is {ours.get(key)!r} here but {theirs.get(key)!r} in {path}; "
+                "resume with the run's own config (drop --config/--set) or start a new --run-dir"
+            )
+
+
+def check_same_tokenizer(tokenizer: Tokenizer, payload: dict[str, Any], path: Path) -> None:
+    if tokenizer.fingerprint() != payload["tokenizer"]["fingerprint"]:
+        raise UserError(
+            f"--resume: the corpus gives a different tokenizer than the one in {path}; "
+            "pass the run's corpus with --corpus"
+        )
+
+
+def write_run_files(run_dir: Path, config: Config, tokenizer: Tokenizer) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    tokenizer.save(run_dir / "tokenizer.model")
+
+
+def counterpart_config_path(
+    arch: str, other: str, config_path: Path | None, configs_dir: Path | None
+) -> Path | None:
+    """The config the other architecture would be compared with: this file's sibling with the
+    name swapped (tiny-transformer.yaml -> tiny-gru.yaml), else configs/<other>.yaml."""
+    if config_path is not None and arch in config_path.name:
+        sibling = config_path.with_name(config_path.name.replace(arch, other))
+        if sibling.is_file():
+            return sibling
+    if configs_dir is not None and (configs_dir / f"{other}.yaml").is_file():
+        return configs_dir / f"{other}.yaml"
+    return None
+
+
+def count_parameters(model_config: Any, tokenizer: Tokenizer) -> int:
+    """Parameters of a model, built on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        return build_model(model_config, tokenizer).num_parameters()
+
+
+def parameter_report(
+    config: Config, tokenizer: Tokenizer, config_path: Path | None, configs_dir: Path | None
+) -> list[str]:
+    """Lines comparing this model's size with every other registered architecture's."""
+    arch = config.model.arch
+    lines = [f"{arch}: {count_parameters(config.model, tokenizer):,} parameters"]
+    for other in sorted(ARCHITECTURES):
+        if other == arch:
+            continue
+        path = counterpart_config_path(arch, other, config_path, configs_dir)
+        try:
+            model_config = get_architecture(other).config_class() if path is None else (
+                load_config(path).model
+            )
+        except ConfigError as error:
+            lines.append(f"{other}: cannot read {path} for comparison ({error})")
+            continue
+        source = "its defaults" if path is None else str(path)
+        lines.append(
+            f"{other} ({source}, same vocabulary): "
+            f"{count_parameters(model_config, tokenizer):,} parameters"
+        )
+    return lines

@@ -1,0 +1,96 @@
+"""Fixtures shared by the whole test suite: the fixture corpus, very small configs, and two
+tiny trained runs (a Transformer and a GRU on the same data and tokenizer) for the tests of
+chat, compare and checkpoints.
+
+    def test_something(tiny_runs):            # {"transformer": Path, "gru": Path}
+        trained = load_trained(tiny_runs["gru"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from seq2seq.config import Config, config_from_dict
+from seq2seq.training import TrainOptions, TrainResult, train
+
+REPO = Path(__file__).resolve().parents[1]
+EXCHANGES = REPO / "tests" / "fixtures" / "exchanges.tsv"
+TINY_RUN_STEPS = 30
+
+# Smaller than configs/tiny-*.yaml, so that a few dozen steps take a few seconds on a CPU.
+# The data section is the same for both architectures: same split, same tokenizer.
+TINIER: dict[str, dict[str, Any]] = {
+    "data": {"vocab_size": 150},
+    "train": {
+        "batch_size": 32,
+        "max_tokens": 1024,
+        "max_steps": TINY_RUN_STEPS,
+        "eval_interval": 10,
+        "log_interval": 5,
+        "num_sample_prompts": 2,
+    },
+    "decode": {"max_len": 8},
+}
+TINIER_MODEL = {
+    "transformer": {"d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64},
+    "gru": {"d_model": 32, "n_layers": 1},
+}
+
+
+def make_tiny_config(arch: str, **sections: dict[str, Any]) -> Config:
+    """configs/tiny-<arch>.yaml shrunk for tests, then `sections` applied, e.g.
+    `make_tiny_config("gru", train={"max_steps": 8})`."""
+    raw = yaml.safe_load((REPO / "configs" / f"tiny-{arch}.yaml").read_text(encoding="utf-8"))
+    raw["model"].update(TINIER_MODEL[arch])
+    for name, values in (*TINIER.items(), *sections.items()):
+        raw.setdefault(name, {}).update(values)
+    return config_from_dict(raw)
+
+
+@pytest.fixture(scope="session")
+def exchanges_corpus() -> Path:
+    """tests/fixtures/exchanges.tsv: the small invented prompt<TAB>reply corpus."""
+    return EXCHANGES
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One prepared-data cache for the session, so the fixture corpus is tokenized once."""
+    return tmp_path_factory.mktemp("data-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Callable[..., Config]:
+    """The `make_tiny_config(arch, **sections)` factory."""
+    return make_tiny_config
+
+
+@pytest.fixture(scope="session")
+def train_tiny(data_cache: Path) -> Callable[..., TrainResult]:
+    """`train_tiny(config, run_dir, **options)`: train on the fixture corpus, on the CPU."""
+
+    def run(config: Config, run_dir: Path, **options: Any) -> TrainResult:
+        settings = TrainOptions(run_dir=run_dir, device="cpu", cache_dir=data_cache, **options)
+        return train(config, EXCHANGES, settings)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(
+    tmp_path_factory: pytest.TempPathFactory, train_tiny: Callable[..., TrainResult]
+) -> dict[str, Path]:
+    """Two tiny trained runs, {"transformer": run_dir, "gru": run_dir}, 30 steps each, on the
+    fixture corpus with the same data config (hence the same tokenizer). Read-only: copy a run
+    before changing it."""
+    root = tmp_path_factory.mktemp("tiny-runs")
+    runs = {}
+    for arch in ("transformer", "gru"):
+        result = train_tiny(make_tiny_config(arch), root / arch)
+        runs[arch] = result.run_dir
+    return runs

@@ -1,0 +1,92 @@
+"""Train a chatbot: `python train.py --model transformer|gru [options]`.
+
+    python train.py --model transformer                         # configs/transformer.yaml
+    python train.py --model gru --config configs/tiny-gru.yaml --max-steps 200
+    python train.py --model gru --set train.lr=3e-4 --set model.n_layers=3
+    python train.py --model gru --run-dir runs/gru-x --resume --max-steps 5000
+    torchrun --nproc_per_node 4 train.py --model transformer    # several GPUs
+
+Everything lands in runs/<model>-<YYYYmmdd-HHMMSS>/ (or --run-dir): config.yaml,
+tokenizer.model, TensorBoard events, metrics.jsonl, last.pt and best.pt.
+
+--max-steps and --epochs are totals, counted from the start of the run also when resuming.
+--time-budget counts minutes of training only (validation and saving excluded), also summed
+over resumed sessions, so that two models can be compared at equal training time.
+
+Exit status: 0 when training stopped by itself (steps, epochs, early stopping, time budget);
+128 + the signal number after Ctrl-C (130) or SIGTERM (143), once last.pt is saved, so a
+script can tell an interrupted run from a finished one; 2 on a user error (one line, no
+traceback), including a run that diverged (too many non-finite steps in a row).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from seq2seq.config import load_config
+from seq2seq.errors import UserError, run_cli
+from seq2seq.models import ARCHITECTURES
+from seq2seq.training import TrainOptions, train
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Train a Transformer or GRU chatbot on the Cornell Movie-Dialogs corpus.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, choices=sorted(ARCHITECTURES))
+    parser.add_argument("--config", type=Path, help="YAML config (default: configs/<model>.yaml)")
+    parser.add_argument("--corpus", help="TSV file or Cornell folder (default: $CORNELL_CORPUS "
+                        "or ./corpora/cornell, downloaded when missing)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config value, e.g. train.lr=3e-4")
+    parser.add_argument("--run-dir", type=Path, help="run folder (default: runs/<model>-<time>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its last.pt")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    length.add_argument("--epochs", type=int, help="stop after this many epochs")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="stop (validate, save) after this many minutes of training")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, help="random seed (default: train.seed)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.resume and args.run_dir is None:
+        raise UserError("--resume needs --run-dir: the run folder to continue")
+    overrides = list(args.overrides)
+    if args.max_steps is not None:
+        overrides.append(f"train.max_steps={args.max_steps}")
+    if args.epochs is not None:
+        overrides += [f"train.epochs={args.epochs}", "train.max_steps=0"]
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    config_path = args.config
+    if config_path is None:
+        own = args.run_dir / "config.yaml" if args.resume else None
+        config_path = own if own is not None and own.is_file() else CONFIGS / f"{args.model}.yaml"
+    config = load_config(config_path, overrides, arch=args.model)  # before any data is touched
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise UserError(f"--time-budget {args.time_budget}: must be a positive number of minutes")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads {args.threads}: must be >= 1")
+        torch.set_num_threads(args.threads)
+    result = train(config, args.corpus, TrainOptions(
+        run_dir=args.run_dir, resume=args.resume, device=args.device,
+        time_budget=args.time_budget, config_path=config_path, configs_dir=CONFIGS,
+    ))
+    return 128 + result.signal if result.signal is not None else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
