@@ -4,6 +4,7 @@ context, bad input and the error cases, driven as a subprocess like a user's scr
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,47 +13,28 @@ import pytest
 import torch
 
 from seq2seq import chat
-from seq2seq.checkpoint import FORMAT, save_checkpoint
-from seq2seq.config import DecodeConfig, load_config
+from seq2seq.config import DecodeConfig
 from seq2seq.errors import ConfigError, UserError
-from seq2seq.models import build_model
-from seq2seq.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = ROOT / "chat.py"
-FIXTURE = ROOT / "tests" / "fixtures" / "exchanges.tsv"
 
 
-def make_run(run_dir: Path, config_name: str, overrides: list[str], tokenizer: Tokenizer) -> Path:
-    """An untrained run saved through the checkpoint API: chat only needs a loadable model."""
-    config = load_config(ROOT / "configs" / f"{config_name}.yaml", overrides)
-    torch.manual_seed(0)
-    model = build_model(config.model, tokenizer)
-    save_checkpoint(run_dir / "best.pt", {
-        "format": FORMAT,
-        "config": config.to_dict(),
-        "model": model.state_dict(),
-        "tokenizer": {"model": tokenizer.to_bytes(), "normalize": tokenizer.normalize,
-                      "fingerprint": tokenizer.fingerprint()},
-        "step": 0,
-    })
-    return run_dir
+# Tiny models often answer nothing or a bare space; at least three distinct tokens make every
+# reply visible, so a reply on the wrong line would show.
+VISIBLE = ["decode.min_len=3", "decode.no_repeat_ngram=1"]
+VISIBLE_ARGS = [arg for setting in VISIBLE for arg in ("--set", setting)]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """Three runs under one runs/ folder: a Transformer and a GRU reading at most 16 tokens of
-    the last line, and a GRU reading 3 turns (at most 64 tokens)."""
+def runs(tiny_runs, train_tiny, tiny_config, tmp_path_factory) -> dict[str, Path]:
+    """The session's tiny Transformer and GRU runs, copied under a runs/ folder, plus a GRU
+    trained to read 3 turns of context (at most 64 tokens)."""
     root = tmp_path_factory.mktemp("chat") / "runs"
-    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
-    tokenizer = Tokenizer.train([side for line in lines for side in line.split("\t")], 200)
-    small = ["data.vocab_size=200", "data.max_src_len=16", "decode.max_len=8"]
-    return {
-        "transformer": make_run(root / "transformer-1", "tiny-transformer", small, tokenizer),
-        "gru": make_run(root / "gru-2", "tiny-gru", small, tokenizer),
-        "context": make_run(root / "gru-context", "tiny-gru",
-                            [*small, "data.context_turns=3", "data.max_src_len=64"], tokenizer),
-    }
+    copies = {arch: Path(shutil.copytree(tiny_runs[arch], root / arch)) for arch in tiny_runs}
+    config = tiny_config("gru", data={"context_turns": 3, "max_src_len": 64})
+    context = train_tiny(config, tmp_path_factory.mktemp("context") / "gru-context").run_dir
+    return {**copies, "context": context}
 
 
 def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path | None = None):
@@ -64,8 +46,9 @@ def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path 
 
 
 def expected_replies(run: Path, messages: list[str | None]) -> list[str]:
-    """What the chat must answer, computed in-process; None stands for a /set beam=2 line."""
-    (bot,) = chat.load_bots([str(run)], "cpu", [])
+    """What the chat must answer (with VISIBLE), computed in-process; None stands for a
+    /set beam=2 line."""
+    (bot,) = chat.load_bots([str(run)], "cpu", VISIBLE)
     replies = []
     for message in messages:
         if message is None:
@@ -81,39 +64,43 @@ def expected_replies(run: Path, messages: list[str | None]) -> list[str]:
 
 def test_piped_mode_prints_one_reply_line_per_input_line(runs):
     lines = [b"hi", b"", b"how are you?", b"/set beam=2", b"caf\xc3\xa9 \xe2\x98\x95 \xff\xfe ok",
-             b"   ", b"word " * 40, b"/quit", b"never answered"]
-    result = run_chat(["--run", str(runs["gru"])], b"\n".join(lines) + b"\n")
+             b"   ", b"word " * 80, b"/quit", b"never answered"]
+    result = run_chat(["--run", str(runs["gru"]), *VISIBLE_ARGS], b"\n".join(lines) + b"\n")
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode("utf-8").split("\n")
     assert out[-1] == ""  # every reply ends with a newline
     messages = ["hi", "", "how are you?", None, "caf\u00e9 \u2615 \ufffd\ufffd ok", "   ",
-                "word " * 40]
-    assert out[:-1] == expected_replies(runs["gru"], messages)
+                "word " * 80]
+    expected = expected_replies(runs["gru"], messages)
+    assert all(expected[i] for i in (0, 2, 4, 6))  # real replies, so alignment is visible
+    assert out[:-1] == expected
     err = result.stderr.decode()
     assert "parameters:" in err and "strategy=greedy" in err  # the banner, on stderr
     assert "strategy=beam" in err  # /set reports to stderr
-    assert "data.max_src_len" in err  # the 200-token line was cut, with a notice
+    assert "data.max_src_len" in err  # the 80-word line was cut, with a notice
     assert "Traceback" not in err
 
 
 def test_two_runs_answer_each_line_in_order_with_labels(runs):
     result = run_chat(
-        ["--run", str(runs["transformer"]), "--checkpoint", str(runs["gru"] / "best.pt")],
+        ["--run", str(runs["transformer"]), "--checkpoint", str(runs["gru"] / "best.pt"),
+         *VISIBLE_ARGS],
         b"hello\n\nwhere were you?",  # the last line has no newline: it is still answered
     )
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode().splitlines()
     labels = [line.split("]")[0] + "]" for line in out]
-    assert labels == ["[transformer-1]", "[gru-2]"] * 3
-    assert out[2:4] == ["[transformer-1] ", "[gru-2] "]  # the empty line
-    assert out[0] == "[transformer-1] " + expected_replies(runs["transformer"], ["hello"])[0]
+    assert labels == ["[transformer]", "[gru]"] * 3
+    assert out[2:4] == ["[transformer] ", "[gru] "]  # the empty line
+    assert all(line.split("] ", 1)[1] for line in out[:2] + out[4:])
+    assert out[0] == "[transformer] " + expected_replies(runs["transformer"], ["hello"])[0]
 
 
 def test_without_arguments_chat_uses_the_newest_run(runs):
     os.utime(runs["transformer"] / "best.pt")  # newer than the others
     result = run_chat([], b"hello\n", cwd=runs["transformer"].parents[1])
     assert result.returncode == 0, result.stderr.decode()
-    assert "[transformer-1]" in result.stderr.decode()
+    assert "[transformer]" in result.stderr.decode()
     assert len(result.stdout.decode().splitlines()) == 1
 
 
@@ -248,7 +235,7 @@ def test_ctrl_c_or_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch)
 
 
 def test_labels_name_the_run_the_model_and_a_non_best_checkpoint(bots):
-    assert bots["gru"].label == "gru-2"
+    assert bots["gru"].label == "gru"
     trained = bots["context"].trained
     assert chat.label_of(trained) == "gru-context"
     trained.run_dir = Path("runs/20261122-0101")
