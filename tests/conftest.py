@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from seq2seq.config import Config, config_from_dict
@@ -72,11 +73,19 @@ def tiny_config() -> Callable[..., Config]:
 
 @pytest.fixture(scope="session")
 def train_tiny(data_cache: Path) -> Callable[..., TrainResult]:
-    """`train_tiny(config, run_dir, **options)`: train on the fixture corpus, on the CPU."""
+    """`train_tiny(config, run_dir, **options)`: train on the fixture corpus, on the CPU.
+
+    With one thread: for models this small, splitting each operation between threads costs
+    more than it saves (and far more on a busy machine)."""
 
     def run(config: Config, run_dir: Path, **options: Any) -> TrainResult:
         settings = TrainOptions(run_dir=run_dir, device="cpu", cache_dir=data_cache, **options)
-        return train(config, EXCHANGES, settings)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return train(config, EXCHANGES, settings)
+        finally:
+            torch.set_num_threads(threads)
 
     return run
 

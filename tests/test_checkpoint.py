@@ -1,0 +1,166 @@
+"""Checkpoints: atomic writes, safe (weights_only) loading with one-line errors, rebuilding a
+trained model from a file or a run folder, and finding the newest run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq.checkpoint import (
+    FORMAT,
+    find_latest_run,
+    load_checkpoint,
+    load_trained,
+    save_checkpoint,
+)
+from seq2seq.decoding import generate
+from seq2seq.errors import UserError
+
+ARCHS = ("transformer", "gru")
+
+
+class NotAllowed:
+    """A class weights_only loading must refuse to instantiate."""
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_training_checkpoints_load_with_weights_only(tiny_runs, arch: str) -> None:
+    payload = torch.load(tiny_runs[arch] / "last.pt", weights_only=True)
+    assert payload["format"] == FORMAT
+    for key in ("config", "model", "tokenizer", "optimizer", "scheduler", "scaler", "step",
+                "epoch", "data_position", "best_valid_loss", "rng", "metrics"):
+        assert key in payload, key
+
+
+def test_save_replaces_atomically_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"format": FORMAT, "value": torch.ones(3)})
+    save_checkpoint(path, {"format": FORMAT, "value": torch.zeros(3)})
+    assert torch.equal(torch.load(path, weights_only=True)["value"], torch.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path: Path) -> None:
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"format": FORMAT, "value": 1})
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        save_checkpoint(path, {"format": FORMAT, "value": lambda: None})  # cannot be pickled
+    assert torch.load(path, weights_only=True)["value"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"not a zip file at all", "not a seq2seq-chatbots checkpoint"),
+        (None, "not a seq2seq-chatbots checkpoint"),  # a pickled foreign class
+    ],
+)
+def test_damaged_or_foreign_files_give_one_line(tmp_path: Path, content, reason) -> None:
+    path = tmp_path / "bad.pt"
+    if content is None:
+        torch.save({"format": FORMAT, "thing": NotAllowed()}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=reason) as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_a_truncated_checkpoint_is_reported(tiny_runs, tmp_path: Path) -> None:
+    data = (tiny_runs["gru"] / "last.pt").read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="not a seq2seq-chatbots checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([1, 2, 3], "not a dict"),
+        ({"model": {}}, "format"),
+        ({"format": FORMAT, "model": {}}, "missing config"),
+    ],
+)
+def test_wrong_contents_are_reported(tmp_path: Path, payload, reason) -> None:
+    path = tmp_path / "odd.pt"
+    torch.save(payload, path)
+    with pytest.raises(UserError, match=reason):
+        load_checkpoint(path)
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "nothing.pt")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_load_trained_rebuilds_the_model_from_a_run_folder(tiny_runs, arch: str) -> None:
+    trained = load_trained(tiny_runs[arch])
+    assert trained.path == tiny_runs[arch] / "best.pt"
+    assert trained.run_dir == tiny_runs[arch]
+    assert not trained.model.training
+    assert trained.config.model.arch == arch
+    payload = load_checkpoint(trained.path)
+    assert trained.step == payload["step"]
+    for name, tensor in trained.model.state_dict().items():
+        assert torch.equal(tensor, payload["model"][name])
+    ids = trained.tokenizer.encode("Can I borrow your car?")
+    src = torch.tensor([ids])
+    result = generate(trained.model, src, src != trained.tokenizer.pad_id, trained.config.decode,
+                      bos_id=trained.tokenizer.bos_id, eos_id=trained.tokenizer.eos_id)
+    assert len(result.tokens) == 1
+
+
+def test_both_tiny_runs_share_one_tokenizer(tiny_runs) -> None:
+    fingerprints = {load_trained(run).tokenizer.fingerprint() for run in tiny_runs.values()}
+    assert len(fingerprints) == 1
+
+
+def test_load_trained_accepts_a_file_and_falls_back_to_last(tiny_runs, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["gru"], run)
+    assert load_trained(run / "last.pt").path == run / "last.pt"
+    (run / "best.pt").unlink()
+    assert load_trained(run).path == run / "last.pt"
+    (run / "last.pt").unlink()
+    with pytest.raises(UserError, match="holds no best.pt or last.pt"):
+        load_trained(run)
+
+
+def test_a_tampered_tokenizer_is_detected(tiny_runs, tmp_path: Path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    payload["tokenizer"]["fingerprint"] = "0" * 64
+    save_checkpoint(tmp_path / "x.pt", payload)
+    with pytest.raises(UserError, match="fingerprint"):
+        load_trained(tmp_path / "x.pt")
+
+
+def test_weights_that_do_not_fit_the_config_are_reported(tiny_runs, tmp_path: Path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    payload["config"]["model"]["d_model"] = 48
+    save_checkpoint(tmp_path / "x.pt", payload)
+    with pytest.raises(UserError, match="do not fit"):
+        load_trained(tmp_path / "x.pt")
+
+
+def test_find_latest_run_picks_the_newest_best(tmp_path: Path) -> None:
+    for name, age in (("old", 100), ("new", 10), ("unfinished", 0)):
+        (tmp_path / name).mkdir()
+        marker = tmp_path / name / ("last.pt" if name == "unfinished" else "best.pt")
+        marker.write_bytes(b"")
+        os.utime(marker, (time.time() - age, time.time() - age))
+    assert find_latest_run(tmp_path) == tmp_path / "new"
+
+
+def test_find_latest_run_says_how_to_train_when_there_is_none(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="python train.py"):
+        find_latest_run(tmp_path / "runs")

@@ -1,0 +1,254 @@
+"""The training loop on tiny models: what a run leaves behind, exact resumption, the non-finite
+guard, the stop conditions, and the schedules and parameter groups it relies on."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from seq2seq.checkpoint import load_checkpoint
+from seq2seq.config import TrainConfig, load_config
+from seq2seq.errors import UserError
+from seq2seq.models import build_model
+from seq2seq.training import TrainingDiverged
+from seq2seq.training import loop as training_loop
+from seq2seq.training.device import preserved_rng
+from seq2seq.training.optim import lr_factor, parameter_groups, teacher_forcing_ratio
+
+TAGS = {
+    "train/loss", "train/ppl", "train/lr", "train/grad_norm", "train/tokens_per_s",
+    "train/pad_share", "train/nonfinite_steps", "valid/loss", "valid/ppl", "valid/token_acc",
+}
+ARCHS = ("transformer", "gru")
+
+
+def records(run_dir: Path, kind: str) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def state_dicts_equal(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+# What a run leaves behind ------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_tiny_run_writes_everything(tiny_runs, arch: str) -> None:
+    run_dir = tiny_runs[arch]
+    for name in ("config.yaml", "tokenizer.model", "metrics.jsonl", "last.pt", "best.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    last = load_checkpoint(run_dir / "last.pt")
+    assert last["step"] == 30
+    assert load_config(run_dir / "config.yaml").to_dict() == last["config"]
+    assert [r["step"] for r in records(run_dir, "train")] == [5, 10, 15, 20, 25, 30]
+    valid = records(run_dir, "valid")
+    assert [r["step"] for r in valid][-1] == 30
+    assert min(r["loss"] for r in valid) == pytest.approx(last["best_valid_loss"])
+    assert len(valid[-1]["samples"]) == 2
+    first, final = records(run_dir, "train")[0], records(run_dir, "train")[-1]
+    assert final["loss"] < first["loss"]  # it learns something
+
+
+def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
+    tags = {}
+    for arch in ARCHS:
+        events = EventAccumulator(str(tiny_runs[arch]))
+        events.Reload()
+        tags[arch] = set(events.Tags()["scalars"])
+        assert TAGS <= tags[arch]
+        assert any(tag.startswith("samples/valid") for tag in events.Tags()["tensors"])
+    assert tags["transformer"] == tags["gru"]
+
+
+# Resuming -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_resumed_run_repeats_the_uninterrupted_one(tmp_path, tiny_config, train_tiny, arch) -> None:
+    # Dropout and (for the GRU) teacher-forcing coins use the random state; step 3 is in the
+    # middle of the first epoch (about 10 batches), and the run crosses into the second.
+    train = {"max_steps": 12, "eval_interval": 4, "log_interval": 1}
+    model = {"dropout": 0.3}
+    if arch == "gru":
+        train |= {"teacher_forcing": 0.5}
+    full = tiny_config(arch, train=train, model=model)
+    train_tiny(full, tmp_path / "straight")
+    train_tiny(tiny_config(arch, train=train | {"max_steps": 3}, model=model), tmp_path / "resumed")
+    result = train_tiny(full, tmp_path / "resumed", resume=True)
+
+    assert result.step == 12
+    straight = [(r["step"], r["loss"]) for r in records(tmp_path / "straight", "train")]
+    resumed = [(r["step"], r["loss"]) for r in records(tmp_path / "resumed", "train")]
+    assert straight == resumed
+    assert [s for s, _ in resumed] == list(range(1, 13))
+    weights = [load_checkpoint(tmp_path / run / "last.pt")["model"]
+               for run in ("straight", "resumed")]
+    assert state_dicts_equal(*weights)
+
+
+def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> None:
+    train_tiny(tiny_config("gru", train={"max_steps": 2}), tmp_path / "run")
+    changed = tiny_config("gru", train={"max_steps": 4, "lr": 0.5})
+    with pytest.raises(UserError, match="train.lr"):
+        train_tiny(changed, tmp_path / "run", resume=True)
+
+
+def test_resume_needs_a_checkpoint_and_a_new_run_needs_an_empty_folder(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    config = tiny_config("gru", train={"max_steps": 2})
+    with pytest.raises(UserError, match="no last.pt"):
+        train_tiny(config, tmp_path / "run", resume=True)
+    train_tiny(config, tmp_path / "run")
+    with pytest.raises(UserError, match="--resume"):
+        train_tiny(config, tmp_path / "run")
+
+
+# Non-finite steps ---------------------------------------------------------------------------
+
+def poison_training_forward(monkeypatch, bad_calls) -> None:
+    """Make training-mode forward passes number `bad_calls(n)` (1-based) return NaN logits."""
+    calls = {"n": 0}
+
+    def build(config, tokenizer):
+        model = build_model(config, tokenizer)
+
+        def hook(module, args, output):
+            if module.training:
+                calls["n"] += 1
+                if bad_calls(calls["n"]):
+                    return output * math.nan
+            return output
+
+        model.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(training_loop, "build_model", build)
+
+
+def test_non_finite_steps_are_skipped_and_counted(monkeypatch, tmp_path, tiny_config, train_tiny):
+    poison_training_forward(monkeypatch, lambda n: n in (3, 4))
+    config = tiny_config("transformer", train={"max_steps": 6, "log_interval": 1})
+    result = train_tiny(config, tmp_path / "run")
+    assert result.step == 6  # skipped updates do not count as steps
+    logged = records(tmp_path / "run", "train")
+    assert [r["step"] for r in logged] == [1, 2, 3, 4, 5, 6]
+    assert [r["nonfinite_steps"] for r in logged] == [0, 0, 2, 2, 2, 2]
+    assert all(math.isfinite(r["loss"]) for r in logged)
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(
+    monkeypatch, tmp_path, tiny_config, train_tiny
+) -> None:
+    poison_training_forward(monkeypatch, lambda n: n > 4)
+    config = tiny_config(
+        "gru", train={"max_steps": 20, "eval_interval": 4, "max_nonfinite_steps": 3}
+    )
+    with pytest.raises(TrainingDiverged, match="3 non-finite steps in a row"):
+        train_tiny(config, tmp_path / "run")
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["step"] == 4
+    assert all(torch.isfinite(tensor).all() for tensor in last["model"].values())
+
+
+# Stop conditions and schedules --------------------------------------------------------------
+
+def test_time_budget_stops_cleanly(tmp_path, tiny_config, train_tiny) -> None:
+    config = tiny_config("transformer", train={"max_steps": 1000})
+    result = train_tiny(config, tmp_path / "run", time_budget=1e-9)
+    assert (result.stop_reason, result.step) == ("time_budget", 1)
+    assert [r["step"] for r in records(tmp_path / "run", "valid")] == [1]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 1
+
+
+def test_early_stopping_after_patience_bad_validations(
+    monkeypatch, tmp_path, tiny_config, train_tiny
+) -> None:
+    flat = {"loss": 5.0, "ppl": math.exp(5.0), "token_acc": 0.0}
+    monkeypatch.setattr(training_loop, "validate", lambda *args: dict(flat))
+    config = tiny_config("gru", train={"max_steps": 100, "eval_interval": 2, "patience": 2})
+    result = train_tiny(config, tmp_path / "run")
+    assert (result.stop_reason, result.step) == ("patience", 6)  # best at 2, worse at 4 and 6
+
+
+def test_the_gru_gets_the_decayed_teacher_forcing_ratio(
+    monkeypatch, tmp_path, tiny_config, train_tiny
+) -> None:
+    seen = []
+
+    def build(config, tokenizer):
+        model = build_model(config, tokenizer)
+        forward = model.forward
+
+        def recording_forward(*args, teacher_forcing=1.0):
+            if model.training:
+                seen.append(teacher_forcing)
+            return forward(*args, teacher_forcing=teacher_forcing)
+
+        model.forward = recording_forward
+        return model
+
+    monkeypatch.setattr(training_loop, "build_model", build)
+    train = {"max_steps": 6, "teacher_forcing": 1.0, "teacher_forcing_final": 0.0,
+             "teacher_forcing_decay_steps": 4}
+    train_tiny(tiny_config("gru", train=train), tmp_path / "run")
+    assert seen == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+
+
+def test_inverse_sqrt_schedule_peaks_at_the_end_of_warm_up() -> None:
+    factors = [lr_factor(n, "inverse_sqrt", 100) for n in (1, 50, 100, 400)]
+    assert factors == pytest.approx([0.01, 0.5, 1.0, 0.5])
+    assert lr_factor(4, "inverse_sqrt", 0) == pytest.approx(0.5)
+
+
+def test_constant_schedule_with_and_without_warm_up() -> None:
+    assert [lr_factor(n, "constant", 4) for n in (1, 2, 4, 100)] == [0.25, 0.5, 1.0, 1.0]
+    assert lr_factor(1, "constant", 0) == 1.0
+
+
+def test_teacher_forcing_ratio_is_constant_without_decay() -> None:
+    train = TrainConfig(teacher_forcing=0.8)
+    assert teacher_forcing_ratio(0, train) == teacher_forcing_ratio(10**6, train) == 0.8
+
+
+def test_parameter_groups_decay_only_weight_matrices(tiny_config) -> None:
+    config = tiny_config("transformer", train={"weight_decay": 0.1})
+    model = build_model(config.model, FakeTokenizer())
+    decayed = {name for group in parameter_groups(model, config.train)
+               if group["weight_decay"] > 0 for name in group["names"]}
+    named = dict(model.named_parameters())
+    assert decayed and all(named[name].ndim == 2 for name in decayed)
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    assert not any(id(named[name]) in embeddings for name in decayed)
+    norms = {f"{n}.{p}" for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)
+             for p, _ in m.named_parameters()}
+    assert norms and not norms & decayed
+    counted = sum(p.numel() for g in parameter_groups(model, config.train) for p in g["params"])
+    assert counted == model.num_parameters()
+
+
+def test_decoder_parameters_get_the_decoder_learning_rate(tiny_config) -> None:
+    config = tiny_config("gru", train={"lr": 0.001, "decoder_lr_multiplier": 5.0})
+    model = build_model(config.model, FakeTokenizer())
+    for group in parameter_groups(model, config.train):
+        in_decoder = {"decoder" in name for name in group["names"]}
+        assert len(in_decoder) == 1
+        assert group["lr"] == pytest.approx(0.005 if in_decoder.pop() else 0.001)
+
+
+def test_validation_leaves_the_random_state_alone() -> None:
+    before = torch.get_rng_state()
+    with preserved_rng():
+        torch.rand(100)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+class FakeTokenizer:
+    vocab_size = 120
+    pad_id = 0
