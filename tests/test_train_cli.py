@@ -1,0 +1,99 @@
+"""train.py as a user runs it: one-line errors without tracebacks, a clean stop on SIGTERM
+that leaves a loadable checkpoint, and --resume continuing from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seq2seq.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "--config", str(REPO / "configs" / "tiny-transformer.yaml"),
+    "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
+    "--set", "model.d_ff=64", "--set", "data.vocab_size=150", "--set", "train.batch_size=32",
+    "--set", "train.max_tokens=1024", "--set", "decode.max_len=8",
+    "--device", "cpu", "--threads", "1",
+]
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, str(REPO / "train.py"), "--model", "transformer", *args]
+
+
+@pytest.fixture
+def env(data_cache: Path) -> dict[str, str]:
+    return {**os.environ, "SEQ2SEQ_CACHE": str(data_cache)}
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(command(*args), capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_an_unknown_config_key_is_one_line(tmp_path, env) -> None:
+    result = run(["--set", "model.bogus=1"], env, tmp_path)
+    assert_one_line_error(result, "model.bogus")
+
+
+def test_a_missing_corpus_is_one_line_and_creates_nothing(tmp_path, env) -> None:
+    result = run([*TINY, "--corpus", "/nonexistent", "--run-dir", str(tmp_path / "run")],
+                 env, tmp_path)
+    assert_one_line_error(result, "/nonexistent")
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_without_a_checkpoint_is_one_line(tmp_path, env, exchanges_corpus) -> None:
+    (tmp_path / "run").mkdir()
+    result = run([*TINY, "--corpus", str(exchanges_corpus), "--run-dir", str(tmp_path / "run"),
+                  "--resume"], env, tmp_path)
+    assert_one_line_error(result, "last.pt")
+    result = run([*TINY, "--resume"], env, tmp_path)
+    assert_one_line_error(result, "--run-dir")
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path, env, exchanges_corpus) -> None:
+    run_dir = tmp_path / "run"
+    args = [*TINY, "--corpus", str(exchanges_corpus), "--run-dir", str(run_dir),
+            "--set", "train.log_interval=1", "--set", "train.eval_interval=100000",
+            "--max-steps", "100000"]
+    process = subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=tmp_path)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while not (metrics.is_file() and metrics.read_text(encoding="utf-8").strip()):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "training never logged a step"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    step = load_checkpoint(run_dir / "last.pt")["step"]
+    assert step >= 1
+
+    result = run([*args[:-2], "--max-steps", str(step + 2), "--resume"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming at step {step}" in result.stderr
+    assert load_checkpoint(run_dir / "last.pt")["step"] == step + 2
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    logged = [r["step"] for r in records if r["kind"] == "train"]
+    assert logged == list(range(1, step + 3))  # one history: every step once
