@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -291,17 +292,25 @@ def chat(bots: list[Bot]) -> int:
         info(describe(bot))
     if interactive:
         info("type a line and press Enter; /help for commands, Ctrl-D to quit")
+    try:
+        converse(bots, interactive, info, notify)
+    except BrokenPipeError:  # whoever read the replies is gone (`| head -1`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def converse(bots: list[Bot], interactive: bool, info: Notify, notify: Notify) -> None:
+    """Answer every line until the input ends or /quit (see the module docstring)."""
     for line in prompted_lines() if interactive else piped_lines():
         text = line.strip()
         command = text.startswith("/")
         if command and not run_command(text, bots, info):
-            break
+            return
         if interactive and (command or not text):
             continue
         for bot in bots:
             reply = answer_safely(bot, text, notify) if text and not command else ""
             show(bot, reply, len(bots) > 1, interactive)
-    return 0
 
 
 def show(bot: Bot, reply: str, labelled: bool, interactive: bool) -> None:
