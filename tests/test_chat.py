@@ -247,7 +247,7 @@ def test_labels_name_the_run_the_model_and_a_non_best_checkpoint(bots):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
-def test_interactive_session_prompts_replies_and_quits(runs, tmp_path):
+def test_interactive_session_prompts_replies_and_ends_on_ctrl_d(runs, tmp_path):
     import pty
     import select
 
@@ -268,9 +268,9 @@ def test_interactive_session_prompts_replies_and_quits(runs, tmp_path):
                 except OSError:
                     return
 
-    for count, line in enumerate([b"hello there", b"", b"/set beam=2", b"/quit"], start=1):
+    for count, keys in enumerate([b"hello there\n", b"\n", b"/set beam=2\n", b"\x04"], start=1):
         wait_for_prompt(count)
-        os.write(controller, line + b"\n")
+        os.write(controller, keys)  # the last one is Ctrl-D, which ends the chat
     assert process.wait(timeout=120) == 0
     os.close(controller)
     text = seen.decode(errors="replace")
