@@ -1,7 +1,8 @@
 """Attention heat-maps rendered off-screen with matplotlib's Agg canvas.
 
-A figure becomes an (H, W, 3) uint8 array for TensorBoard's `add_image(..., dataformats="HWC")`
-and a PNG file, without touching matplotlib's global backend or opening a window.
+A figure is drawn once into an (H, W, 3) uint8 array, which goes to TensorBoard's
+`add_image(..., dataformats="HWC")` and into a PNG file; matplotlib's global backend is never
+touched and no window opens.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import imsave
 
 INCHES_PER_TOKEN = 0.32  # the image grows with the tokens so every label stays readable
 MARGIN_INCHES = 1.6  # room for the rotated labels, the title and the colour bar
 DPI = 100
+
+
+def figure_size(rows: int, columns: int) -> tuple[float, float]:
+    """(width, height) in inches of a heat-map with `rows` x `columns` cells."""
+    return MARGIN_INCHES + INCHES_PER_TOKEN * columns, MARGIN_INCHES + INCHES_PER_TOKEN * rows
 
 
 def attention_figure(
@@ -33,10 +40,10 @@ def attention_figure(
         raise ValueError(
             f"weights are {t}x{s} but there are {len(tgt_labels)}x{len(src_labels)} labels"
         )
-    size = (MARGIN_INCHES + INCHES_PER_TOKEN * s, MARGIN_INCHES + INCHES_PER_TOKEN * t)
-    figure = Figure(figsize=size, dpi=DPI)
+    figure = Figure(figsize=figure_size(t, s), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
+    # A fixed 0..1 scale: the same colour means the same weight in every model's map.
     image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     axes.set_xticks(range(s), src_labels, rotation=90, fontsize=8)
     axes.set_yticks(range(t), tgt_labels, fontsize=8)
@@ -56,6 +63,6 @@ def figure_to_array(figure: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def save_png(figure: Figure, path: str | Path) -> None:
-    """Write a figure as a PNG file at its own size and resolution."""
-    FigureCanvasAgg(figure).print_png(str(path))
+def save_png(image: np.ndarray, path: str | Path) -> None:
+    """Write an (H, W, 3) uint8 image (`figure_to_array`'s) as a PNG file, without redrawing."""
+    imsave(str(path), image, format="png")

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
-from seq2seq.plots import attention_figure, figure_to_array, save_png
+from seq2seq.plots import DPI, attention_figure, figure_size, figure_to_array, save_png
 
 
 def heat_map(t: int, s: int) -> np.ndarray:
@@ -22,6 +23,8 @@ def test_heat_map_is_an_rgb_uint8_image_that_grows_with_the_tokens():
     taller = heat_map(12, 5)
     assert wider.shape[1] > small.shape[1] and wider.shape[0] == small.shape[0]
     assert taller.shape[0] > small.shape[0] and taller.shape[1] == small.shape[1]
+    width, height = figure_size(12, 5)
+    assert taller.shape[:2] == (round(height * DPI), round(width * DPI))
 
 
 def test_labels_must_match_the_weights():
@@ -29,7 +32,11 @@ def test_labels_must_match_the_weights():
         attention_figure(np.zeros((2, 3)), ["a", "b"], ["x", "y"])
 
 
-def test_save_png_writes_a_png(tmp_path):
+def test_save_png_writes_the_image_as_it_is(tmp_path):
     path = tmp_path / "attention.png"
-    save_png(attention_figure(np.eye(2), ["a", "b"], ["x", "y"]), path)
+    image = figure_to_array(attention_figure(np.eye(2), ["a", "b"], ["x", "y"]))
+    save_png(image, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    read = imread(path)  # floats in [0, 1], RGBA
+    assert read.shape[:2] == image.shape[:2]
+    np.testing.assert_array_equal((read[..., :3] * 255).round().astype(np.uint8), image)

@@ -87,6 +87,7 @@ def render(
     path: Path,
 ) -> AttentionImage:
     """Draw (T, S) weights once, as an array for TensorBoard and as a PNG file."""
-    figure = attention_figure(weights.float().numpy(), src_pieces, tgt_pieces, title)
-    save_png(figure, path)
-    return AttentionImage(tag, figure_to_array(figure), path)
+    image = figure_to_array(attention_figure(weights.float().numpy(), src_pieces, tgt_pieces,
+                                             title))
+    save_png(image, path)
+    return AttentionImage(tag, image, path)

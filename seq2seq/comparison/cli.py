@@ -7,12 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from seq2seq.comparison.pipeline import SPLITS, Options, compare
 from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.errors import UserError
+from seq2seq.training.device import Distributed, resolve_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prompts", help="a file of prompts, one per line (no references: "
                         "replies side by side and reply-level statistics only)")
     parser.add_argument("--out", help="output folder (default: runs/compare-<timestamp>)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto",
+                        help="auto (a GPU if any), cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
     parser.add_argument("--samples", type=int, default=10, help="prompts shown side by side")
     parser.add_argument("--seed", type=int, default=0, help="seeds the samples and bootstrap")
@@ -44,19 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_device(name: str) -> str:
-    """`auto` -> cuda when available, else cpu; anything else must be a usable device."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: not a device (try cpu or cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available here (use --device cpu)")
-    return name
-
-
 def options_from(args: argparse.Namespace) -> Options:
     for flag in ("limit", "samples", "max_len", "attention"):
         if getattr(args, flag) < 0:
@@ -65,9 +52,9 @@ def options_from(args: argparse.Namespace) -> Options:
         raise UserError("--batch-size must be >= 1")
     return Options(
         runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
-        prompts=args.prompts, device=resolve_device(args.device), batch_size=args.batch_size,
-        samples=args.samples, seed=args.seed, max_len=args.max_len, attention=args.attention,
-        attention_heads=args.attention_heads,
+        prompts=args.prompts, device=str(resolve_device(args.device, Distributed())),
+        batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
+        attention=args.attention, attention_heads=args.attention_heads,
     )
 
 

@@ -1,0 +1,17 @@
+from pathlib import Path
+from types import SimpleNamespace
+
+from seq2seq.comparison.pipeline import pick_samples, run_labels
+
+
+def test_labels_are_the_run_folders_made_unique():
+    runs = [SimpleNamespace(run_dir=Path(p), path=Path(p) / "best.pt")
+            for p in ("a/gru", "b/gru", "c/transformer", "d/samples")]
+    assert run_labels(runs) == ["gru", "gru-2", "transformer", "samples-2"]
+
+
+def test_samples_are_seeded_distinct_and_sorted():
+    first = pick_samples(5, 40, seed=1)
+    assert first == pick_samples(5, 40, seed=1) != pick_samples(5, 40, seed=2)
+    assert first == sorted(set(first)) and all(0 <= i < 40 for i in first)
+    assert pick_samples(10, 3, seed=0) == [0, 1, 2]

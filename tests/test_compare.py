@@ -1,0 +1,257 @@
+"""compare.py end to end on the two tiny trained runs: the reports agree with stdout, the
+numbers are what they claim to be (recomputed independently), and bad input is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from seq2seq.checkpoint import load_checkpoint, load_trained, save_checkpoint
+from seq2seq.comparison.attention import attention_images
+from seq2seq.comparison.cli import main
+from seq2seq.comparison.results import METRICS
+from seq2seq.data import prepare_data
+from seq2seq.decoding import greedy
+from seq2seq.models import build_model
+from seq2seq.plots import DPI, figure_size
+from seq2seq.tokenizer import Tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCHANGES = ROOT / "tests" / "fixtures" / "exchanges.tsv"
+
+
+def compare(args: list[str], cache: Path) -> str:
+    """Run compare in this process; returns its stdout."""
+    stdout = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+        patch.setenv("SEQ2SEQ_CACHE", str(cache))
+        assert main(args) == 0
+    return stdout.getvalue()
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """First cell -> the other cells, for every Markdown table row of `text`."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def compared(tiny_runs, data_cache, tmp_path_factory) -> tuple[str, Path]:
+    """(stdout, out dir) of comparing the tiny Transformer with the tiny GRU on the test split."""
+    out = tmp_path_factory.mktemp("compare") / "out"
+    stdout = compare(
+        [str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--corpus", str(EXCHANGES),
+         "--out", str(out), "--device", "cpu", "--samples", "4", "--batch-size", "8"],
+        data_cache,
+    )
+    return stdout, out
+
+
+def test_reports_exist_and_agree_with_stdout(compared):
+    stdout, out = compared
+    report = json.loads((out / "report.json").read_text())
+    rows = table_rows(stdout)
+    labels = ["transformer", "gru"]
+    assert rows["metric"] == ["n", *labels]
+    for metric in report["metrics"]:
+        n, *shown = rows[metric["label"]]
+        assert int(n) == metric["n"] > 0
+        digits = next(m.digits for m in METRICS if m.key == metric["key"])
+        for label, text in zip(labels, shown, strict=True):
+            assert float(text) == pytest.approx(metric["values"][label], abs=0.6 * 10**-digits)
+    assert {m["key"] for m in report["metrics"]} == {m.key for m in METRICS}
+    (difference,) = report["perplexity_differences"]
+    assert rows["gru - transformer"] == [
+        str(difference["n"]), f"{difference['difference']:.2f}",
+        f"[{difference['lower']:.2f}, {difference['upper']:.2f}]",
+    ]
+    markdown = (out / "report.md").read_text()
+    assert stdout.strip() in markdown
+    assert "case:lc" in markdown and "tok:13a" in markdown  # the BLEU signature
+
+
+def test_samples_put_the_reference_beside_each_reply(compared):
+    _, out = compared
+    report = json.loads((out / "report.json").read_text())
+    samples = report["samples"]
+    assert len(samples) == 4
+    assert all(s["reference"] and len(s["replies"]) == 2 for s in samples)
+    assert [s["index"] for s in samples] == sorted({s["index"] for s in samples})
+
+
+def independent_scores(run_dir: Path, cache: Path) -> tuple[float, int, int]:
+    """(summed NLL, target tokens with eos, reference words + 1 per reply) of a run on the test
+    split, one example at a time (no padding, no shared code beyond the model)."""
+    trained = load_trained(run_dir)
+    split = prepare_data(trained.config.data, EXCHANGES, cache_dir=cache).splits["test"]
+    tok = trained.tokenizer
+    nll, tokens = 0.0, 0
+    with torch.no_grad():
+        for src, tgt in zip(split.src, split.tgt, strict=True):
+            src = torch.tensor([src.tolist()])
+            tgt_in = torch.tensor([[tok.bos_id, *tgt.tolist()]])
+            tgt_out = torch.tensor([[*tgt.tolist(), tok.eos_id]])
+            logits = trained.model(src, torch.ones_like(src, dtype=torch.bool), tgt_in)
+            nll += F.cross_entropy(logits[0], tgt_out[0], reduction="sum").item()
+            tokens += tgt_out.numel()
+    words = sum(len(text.split()) + 1 for text in split.tgt_text)
+    return nll, tokens, words
+
+
+@pytest.mark.parametrize("arch", ["transformer", "gru"])
+def test_perplexity_is_exp_of_the_mean_token_loss(compared, tiny_runs, data_cache, arch):
+    _, out = compared
+    run = next(r for r in json.loads((out / "report.json").read_text())["runs"]
+               if r["label"] == arch)
+    nll, tokens, words = independent_scores(tiny_runs[arch], data_cache)
+    assert run["n_tokens"] == tokens and run["n_words"] == words
+    assert run["loss"] == pytest.approx(nll / tokens, rel=1e-4)
+    assert run["token_ppl"] == pytest.approx(math.exp(nll / tokens), rel=1e-4)
+    assert run["word_ppl"] == pytest.approx(math.exp(nll / words), rel=1e-4)
+    assert run["word_ppl"] > run["token_ppl"]  # fewer words than subword tokens
+
+
+def test_bootstrap_interval_contains_the_observed_difference(compared):
+    _, out = compared
+    report = json.loads((out / "report.json").read_text())
+    (difference,) = report["perplexity_differences"]
+    gru, transformer = (next(r for r in report["runs"] if r["label"] == label)
+                        for label in ("gru", "transformer"))
+    assert difference["a"] == "transformer" and difference["b"] == "gru"
+    assert difference["difference"] == pytest.approx(gru["token_ppl"] - transformer["token_ppl"])
+    assert difference["lower"] <= difference["difference"] <= difference["upper"]
+    assert difference["n"] == gru["n_examples"] and difference["resamples"] == 1000
+
+
+def test_tensorboard_has_one_folder_per_run_with_metrics_text_and_images(compared):
+    _, out = compared
+    for label in ("transformer", "gru"):
+        events = EventAccumulator(str(out / label), size_guidance={"images": 0})
+        events.Reload()
+        tags = events.Tags()
+        assert {f"compare/{m.key}" for m in METRICS} <= set(tags["scalars"])
+        assert "compare/top_replies/text_summary" in tags["tensors"]
+        assert tags["images"] and all(t.startswith("attention/example_") for t in tags["images"])
+        image = events.Images(tags["images"][0])[0]
+        assert image.width > 0 and image.height > 0
+        assert list((out / "attention").glob(f"{label}-example*.png"))
+    samples = EventAccumulator(str(out / "samples"))
+    samples.Reload()
+    assert "compare/samples/text_summary" in samples.Tags()["tensors"]
+
+
+def test_attention_images_are_sized_by_generated_and_source_tokens(tiny_runs, tmp_path):
+    trained = load_trained(tiny_runs["transformer"])
+    tok = trained.tokenizer
+    src = [np.array(tok.encode(text)) for text in ("Where are you going?", "Hello there.")]
+    images = attention_images(trained.model, tok, src, [0, 1], max_len=6, label="t",
+                              out_dir=tmp_path, per_head=True)
+    heads = trained.config.model.n_heads
+    assert [image.tag for image in images] == [
+        f"attention/example_{i}{suffix}" for i in (0, 1)
+        for suffix in ("", *(f"/head_{h}" for h in range(heads)))
+    ]
+    for image in images:
+        index = int(image.tag.split("/")[1].removeprefix("example_"))
+        one = torch.tensor([src[index].tolist()])
+        reply = greedy(trained.model, one, torch.ones_like(one, dtype=torch.bool),
+                       bos_id=tok.bos_id, eos_id=tok.eos_id, max_len=6).tokens[0]
+        # one row per generated token, one column per source token
+        width, height = figure_size(len(reply), len(src[index]))
+        assert image.image.shape == (round(height * DPI), round(width * DPI), 3)
+        assert image.image.dtype == np.uint8 and image.image.std() > 0
+        assert image.path.read_bytes()[:4] == b"\x89PNG"
+
+
+def copy_run(run_dir: Path, target: Path, change) -> Path:
+    """A copy of a run whose checkpoint payload went through `change(payload)`."""
+    shutil.copytree(run_dir, target)
+    payload = load_checkpoint(run_dir / "best.pt")
+    change(payload)
+    save_checkpoint(target / "best.pt", payload)
+    return target
+
+
+def test_runs_with_different_tokenizers_are_refused_in_one_line(tiny_runs, tmp_path):
+    texts = [side for line in EXCHANGES.read_text(encoding="utf-8").splitlines()
+             for side in line.split("\t")]
+    tokenizer = Tokenizer.train(texts, vocab_size=120)
+
+    def retokenize(payload):
+        payload["config"]["data"]["vocab_size"] = 120
+        trained = load_trained(tiny_runs["gru"])
+        payload["model"] = build_model(trained.config.model, tokenizer).state_dict()
+        payload["tokenizer"] = {"model": tokenizer.to_bytes(), "normalize": tokenizer.normalize,
+                                "fingerprint": tokenizer.fingerprint()}
+
+    other = copy_run(tiny_runs["gru"], tmp_path / "gru-120", retokenize)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "compare.py"), str(tiny_runs["transformer"]), str(other),
+         "--corpus", str(EXCHANGES), "--out", str(tmp_path / "out"), "--device", "cpu"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "SEQ2SEQ_CACHE":
+                                                           str(tmp_path / "cache")},
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: runs transformer and gru-120 use "
+                                                   "different tokenizers")
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_with_different_data_splits_are_refused(tiny_runs, data_cache, tmp_path, capsys):
+    def reseed(payload):
+        payload["config"]["data"]["split_seed"] += 1
+
+    other = copy_run(tiny_runs["gru"], tmp_path / "gru-reseeded", reseed)
+    with pytest.raises(SystemExit) as stop:
+        from seq2seq.errors import run_cli
+
+        run_cli(lambda: main([str(tiny_runs["transformer"]), str(other), "--corpus",
+                              str(EXCHANGES), "--out", str(tmp_path / "out")]))
+    assert stop.value.code == 2
+    assert "different data configs (data.split_seed)" in capsys.readouterr().err
+
+
+def test_prompts_mode_compares_replies_without_references(tiny_runs, data_cache, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Where are you going?\n\nWho broke the vase?\nHello.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    stdout = compare([str(tiny_runs["gru"]), str(tiny_runs["transformer"]), "--prompts",
+                      str(prompts), "--out", str(out), "--device", "cpu"], data_cache)
+    rows = table_rows(stdout)
+    assert "token perplexity" not in rows and "BLEU (greedy)" not in rows
+    assert rows["distinct-1"][0] == "3"  # n: the blank line is no prompt
+    report = json.loads((out / "report.json").read_text())
+    assert report["perplexity_differences"] == []
+    assert [s["prompt"] for s in report["samples"]] == [
+        "Where are you going?", "Who broke the vase?", "Hello.",
+    ]
+    assert all(s["reference"] is None and len(s["replies"]) == 2 for s in report["samples"])
+    assert all(run["loss"] is None and run["n_replies"] == 3 for run in report["runs"])
+
+
+def test_split_all_scores_every_example_of_an_external_corpus(tiny_runs, data_cache, tmp_path):
+    out = tmp_path / "out"
+    stdout = compare([str(tiny_runs["gru"]), str(tiny_runs["transformer"]), "--split", "all",
+                      "--corpus", str(EXCHANGES), "--limit", "20", "--out", str(out),
+                      "--attention", "0", "--device", "cpu"], data_cache)
+    assert table_rows(stdout)["token perplexity"][0] == "20"
+    assert not (out / "attention").exists()
