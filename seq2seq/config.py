@@ -140,7 +140,7 @@ class DecodeConfig:
 
     strategy: str = "greedy"
     max_len: int = 40  # new tokens at most
-    min_len: int = 0  # eos is forbidden before this many tokens (beam search)
+    min_len: int = 0  # eos is forbidden before this many new tokens
     beam_size: int = 5
     length_penalty: float = 1.0  # beam scores are divided by length ** length_penalty
     no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0: off)
