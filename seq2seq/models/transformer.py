@@ -30,6 +30,8 @@ from seq2seq.errors import UserError
 from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.models.registry import register_model
 
+KeysValues = tuple[Tensor, Tensor]  # attention keys and values, each (B, H, length, K)
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -102,18 +104,14 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, T, n, self.n_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
 
     def attend(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        mask: Tensor | None = None,
-        is_causal: bool = False,
-        need_weights: bool = False,
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool,
+        need_weights: bool,
     ) -> tuple[Tensor, Tensor | None]:
-        """Heads (B, H, T, K), keys/values (B, H, S, K) -> (B, T, D) and weights (B, H, T, S).
+        """Heads (B, H, T, K), keys/values (B, H, S, K) -> (B, T, D) and, if need_weights, the
+        (B, H, T, S) weights (else None). `is_causal`: query i sees keys 0..i (T == S).
 
-        `is_causal` lets query t see keys 0..t (T == S). The fused kernel is used unless the
-        weights are needed (it does not return them) or the config asks for the manual path.
+        The fused kernel runs unless the config asks for the manual path or the weights are
+        needed (the kernel does not return them).
         """
         dropout_p = self.dropout if self.training else 0.0
         if self.fused and not need_weights:
@@ -127,7 +125,7 @@ class MultiHeadAttention(nn.Module):
                 mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
             y, weights = attention(q, k, v, mask, dropout_p)
         B, H, T, K = y.shape
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, H * K)), weights
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, H * K)), weights  # heads side by side
 
 
 class SelfAttention(MultiHeadAttention):
@@ -138,25 +136,13 @@ class SelfAttention(MultiHeadAttention):
         self.qkv_proj = nn.Linear(d_model, 3 * d_model)
 
     def forward(
-        self,
-        x: Tensor,
-        mask: Tensor | None = None,
-        is_causal: bool = False,
-        past: tuple[Tensor, Tensor] | None = None,
-        need_weights: bool = False,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
-        """Attend from x to itself (and to the cached earlier positions).
+        self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
+        past: KeysValues | None = None, need_weights: bool = False,
+    ) -> tuple[Tensor, KeysValues, Tensor | None]:
+        """x (B, T, D) attends to `past` (cached keys, values (B, H, t, K)) and to itself.
 
-        Args:
-            x: (B, T, D).
-            mask: bool broadcastable to (B, H, T, T), or None.
-            is_causal: position t sees positions <= t (training the decoder).
-            past: cached (keys, values) (B, H, t, K) of earlier positions; x is then the next
-                position(s) and sees all of them, so no mask is needed for one new token.
-            need_weights: also return the (B, H, T, t + T) weights.
-
-        Returns:
-            (B, T, D) output, (keys, values) (B, H, t + T, K) for the cache, weights or None.
+        mask: bool, broadcastable to (B, H, T, t + T); is_causal: position i sees positions <= i.
+        Returns (B, T, D), the (keys, values) (B, H, t + T, K) to cache, and weights or None.
         """
         q, k, v = self.split_heads(self.qkv_proj(x), 3)
         if past is not None:
@@ -173,20 +159,18 @@ class CrossAttention(MultiHeadAttention):
         self.q_proj = nn.Linear(d_model, d_model)
         self.kv_proj = nn.Linear(d_model, 2 * d_model)
 
-    def project_memory(self, memory: Tensor) -> tuple[Tensor, Tensor]:
+    def project_memory(self, memory: Tensor) -> KeysValues:
         """Encoder states (B, S, D) -> keys, values (B, H, S, K): once per source."""
         k, v = self.split_heads(self.kv_proj(memory), 2)
         return k, v
 
     def forward(
-        self, x: Tensor, memory_kv: tuple[Tensor, Tensor], mask: Tensor, need_weights: bool = False
+        self, x: Tensor, memory_kv: KeysValues, mask: Tensor, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
-        """x (B, T, D) attends to the memory's (keys, values) under mask (B, 1, 1, S).
-
-        Returns (B, T, D) and, when need_weights, the (B, H, T, S) weights.
-        """
+        """x (B, T, D) attends to the memory's (keys, values) under mask (B, 1, 1, S) ->
+        (B, T, D) and, when need_weights, the (B, H, T, S) weights (else None)."""
         (q,) = self.split_heads(self.q_proj(x), 1)
-        return self.attend(q, *memory_kv, mask=mask, need_weights=need_weights)
+        return self.attend(q, *memory_kv, mask, False, need_weights)
 
 
 class FeedForward(nn.Module):
@@ -197,8 +181,7 @@ class FeedForward(nn.Module):
         self.w1 = nn.Linear(d_model, d_ff)
         self.w2 = nn.Linear(d_ff, d_model)
         self.activation = F.relu if activation == "relu" else F.gelu
-        # Not in the paper's text, but in its code (tensor2tensor's relu dropout), the Annotated
-        # Transformer and torch's nn.Transformer.
+        # Not in the paper, but the Annotated Transformer and torch's nn.Transformer drop here too.
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -247,24 +230,18 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
 
     def forward(
-        self,
-        x: Tensor,
-        memory_kv: tuple[Tensor, Tensor],
-        memory_mask: Tensor,
-        past: tuple[Tensor, Tensor] | None = None,
-        need_weights: bool = False,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
-        """One decoder layer.
+        self, x: Tensor, memory_kv: KeysValues, memory_mask: Tensor,
+        past: KeysValues | None = None, need_weights: bool = False,
+    ) -> tuple[Tensor, KeysValues, Tensor | None]:
+        """x (B, T, D), memory keys/values (B, H, S, K), memory_mask (B, 1, 1, S) -> (B, T, D).
 
         Without `past`, x (B, T, D) is the whole target prefix and self-attention is causal.
         There is no target padding mask: padding is on the right, so under the causal mask no
         real position ever sees a pad, and the loss ignores the outputs at pad positions.
         With `past` (the cached keys/values of earlier positions), x is the newest position
         (T = 1), which may see all of them, so no mask at all is needed.
-
-        Returns:
-            (B, T, D), this layer's self-attention (keys, values) for the cache, and the
-            (B, H, T, S) cross-attention weights when need_weights, else None.
+        Also returns the (keys, values) to cache and the (B, H, T, S) cross-attention weights
+        when need_weights, else None.
         """
         causal = past is None
         if self.pre_norm:
@@ -307,37 +284,26 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model) if config.norm == "pre" else None
 
-    def project_memory(self, memory: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def project_memory(self, memory: Tensor) -> list[KeysValues]:
         """Encoder states (B, S, D) -> every layer's cross-attention (keys, values) (B, H, S, K)."""
         return [layer.cross_attn.project_memory(memory) for layer in self.layers]
 
     def forward(
-        self,
-        x: Tensor,
-        memory_kv: list[tuple[Tensor, Tensor]],
-        src_mask: Tensor,
-        past: list[tuple[Tensor, Tensor]] | None = None,
-        need_attention: bool = False,
-    ) -> tuple[Tensor, list[tuple[Tensor, Tensor]], Tensor | None]:
-        """Embedded target x (B, T, D) -> (B, T, D) decoder states.
+        self, x: Tensor, memory_kv: list[KeysValues], src_mask: Tensor,
+        past: list[KeysValues] | None = None, need_attention: bool = False,
+    ) -> tuple[Tensor, list[KeysValues], Tensor | None]:
+        """Embedded target x (B, T, D) -> (B, T, D), given `project_memory`'s keys/values and
+        src_mask (B, S). `past`: every layer's cached self-attention (keys, values) or None.
 
-        Args:
-            memory_kv: from `project_memory`.
-            src_mask: (B, S) bool, True on real source tokens.
-            past: every layer's cached self-attention (keys, values), or None (see DecoderLayer).
-            need_attention: return the last layer's (B, H, T, S) cross-attention weights.
-
-        Returns:
-            States, every layer's self-attention (keys, values), cross-attention weights or None.
+        Returns the states, every layer's (keys, values) to cache, and with need_attention the
+        last layer's (B, H, T, S) cross-attention weights (else None).
         """
         mask = src_mask[:, None, None, :]  # (B, 1, 1, S)
-        cache = []
-        weights = None
+        past = [None] * len(self.layers) if past is None else past
+        cache, weights = [], None
         for i, layer in enumerate(self.layers):
             last = i == len(self.layers) - 1
-            x, kv, weights = layer(
-                x, memory_kv[i], mask, None if past is None else past[i], need_attention and last
-            )
+            x, kv, weights = layer(x, memory_kv[i], mask, past[i], need_attention and last)
             cache.append(kv)
         return (x if self.norm is None else self.norm(x)), cache, weights
 
@@ -397,8 +363,8 @@ class TransformerState:
     """
 
     step: int
-    self_kv: list[tuple[Tensor, Tensor]]
-    cross_kv: list[tuple[Tensor, Tensor]]
+    self_kv: list[KeysValues]
+    cross_kv: list[KeysValues]
     cross_attention: Tensor | None = None
 
 
@@ -422,8 +388,8 @@ class Transformer(Seq2SeqModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         # Xavier for projections (the Annotated Transformer, nn.Transformer); embeddings with
-        # std D^-0.5 so that after the sqrt(D) scale tokens have unit variance and the tied
-        # output projection starts with small logits (fairseq).
+        # std D^-0.5 (fairseq), so that after the sqrt(D) scale tokens have unit variance and the
+        # tied output projection starts with small logits; learned positions start small.
         if isinstance(module, nn.Linear):
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -469,7 +435,7 @@ class Transformer(Seq2SeqModel):
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
         """Select batch rows `index` (B',) of every cached tensor."""
 
-        def select(kvs: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+        def select(kvs: list[KeysValues]) -> list[KeysValues]:
             return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
 
         attention = state.cross_attention

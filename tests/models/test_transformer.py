@@ -139,9 +139,9 @@ def copy_reference_weights(ref: nn.Transformer, model: Transformer) -> None:
 
     def common(ours, theirs, attn_names: tuple[str, ...]) -> None:
         linear(ours.self_attn.qkv_proj, theirs.self_attn.in_proj_weight,
-               theirs.self_attn.in_proj_bias)  # fmt: skip
+               theirs.self_attn.in_proj_bias)
         linear(ours.self_attn.out_proj, theirs.self_attn.out_proj.weight,
-               theirs.self_attn.out_proj.bias)  # fmt: skip
+               theirs.self_attn.out_proj.bias)
         linear(ours.ff.w1, theirs.linear1.weight, theirs.linear1.bias)
         linear(ours.ff.w2, theirs.linear2.weight, theirs.linear2.bias)
         for name in attn_names:
@@ -168,6 +168,7 @@ def copy_reference_weights(ref: nn.Transformer, model: Transformer) -> None:
             ours.copy_(theirs)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's notes on its nested-tensor fast path
 @pytest.mark.parametrize("attention_path", ["fused", "manual"])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("norm", ["post", "pre"])
@@ -187,7 +188,7 @@ def test_matches_torch_nn_transformer(norm, activation, attention_path):
         expected = ref(
             x_src, x_tgt, tgt_mask=causal, src_key_padding_mask=~src_mask,
             memory_key_padding_mask=~src_mask, tgt_is_causal=True,
-        )  # fmt: skip
+        )
         expected_memory = ref.encoder(x_src, src_key_padding_mask=~src_mask)
         memory = model.encoder(x_src, src_mask)
         out, _, _ = model.decoder(x_tgt, model.decoder.project_memory(memory), src_mask)
