@@ -19,13 +19,61 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from seq2seq.metrics import perplexity
+
 METRICS = "metrics.jsonl"
+
+
+@dataclass
+class Interval:
+    """Sums over the steps since the last train log line."""
+
+    updates: int = 0
+    nll: float = 0.0  # summed over real target tokens
+    targets: int = 0
+    grad_norm: float = 0.0  # summed over updates
+    lr: float = 0.0  # of the latest update
+    tokens: int = 0  # real src + target tokens, skipped steps included
+    padded: int = 0
+    seconds: float = 0.0
+
+    def add_step(self, tokens: int, padded: int, seconds: float) -> None:
+        """Any step, skipped or not: it took time and read data."""
+        self.tokens += tokens
+        self.padded += padded
+        self.seconds += seconds
+
+    def add_update(self, loss: float, targets: int, grad_norm: float, lr: float) -> None:
+        """A step that updated the model: `loss` is its mean NLL per target token."""
+        self.updates += 1
+        self.nll += loss * targets
+        self.targets += targets
+        self.grad_norm += grad_norm
+        self.lr = lr
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / max(self.seconds, 1e-9)
+
+    def values(self, nonfinite_total: int) -> dict[str, float]:
+        """The train/* scalars: means over the interval's updates."""
+        loss = self.nll / max(self.targets, 1)
+        return {
+            "loss": loss,
+            "ppl": perplexity(loss),
+            "lr": self.lr,
+            "grad_norm": self.grad_norm / max(self.updates, 1),
+            "tokens_per_s": self.tokens_per_s,
+            "pad_share": 1.0 - self.tokens / max(self.padded, 1),
+            "nonfinite_steps": float(nonfinite_total),
+        }
 
 
 class RunLogger:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,29 +37,16 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from seq2seq.batching import Batch, collate, epoch_batches, make_batches, padding_share
 from seq2seq.checkpoint import BEST, FORMAT, LAST, load_checkpoint, save_checkpoint
 from seq2seq.config import Config
-from seq2seq.data import prepare_data, resolve_corpus
 from seq2seq.errors import UserError
-from seq2seq.metrics import masked_cross_entropy, perplexity
+from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import build_model
+from seq2seq.training import device as devices
 from seq2seq.training import run as runs
-from seq2seq.training.device import (
-    Distributed,
-    Precision,
-    agree_max,
-    close_distributed,
-    configure_backend,
-    init_distributed,
-    preserved_rng,
-    resolve_device,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
-from seq2seq.training.evaluate import sample_indices, sample_replies, validate
-from seq2seq.training.log import RunLogger
+from seq2seq.training.data import TrainingData, prepare_on_main_first
+from seq2seq.training.evaluate import sample_replies, validate
+from seq2seq.training.log import Interval, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -100,21 +87,6 @@ class TrainResult:
     signal: int | None = None  # the signal that stopped the run, if any
 
 
-@dataclass
-class Interval:
-    """Sums over the steps since the last train log line."""
-
-    steps: int = 0
-    nll: float = 0.0
-    targets: int = 0
-    grad_norm: float = 0.0
-    tokens: int = 0
-    padded: int = 0
-    seconds: float = 0.0
-    nonfinite: int = 0
-    lrs: list[float] = field(default_factory=list)
-
-
 def train(
     config: Config, corpus: str | Path | None = None, options: TrainOptions | None = None
 ) -> TrainResult:
@@ -125,24 +97,28 @@ def train(
         TrainingDiverged: `train.max_nonfinite_steps` non-finite steps in a row.
     """
     options = options or TrainOptions()
-    world = init_distributed(options.device)
+    world = devices.init_distributed(options.device)
     try:
         return Trainer(config, corpus, options, world).fit()
     finally:
-        close_distributed(world)
+        devices.close_distributed(world)
 
 
 class Trainer:
     """The state of one training run and the loop over it."""
 
     def __init__(
-        self, config: Config, corpus: str | Path | None, options: TrainOptions, world: Distributed
+        self,
+        config: Config,
+        corpus: str | Path | None,
+        options: TrainOptions,
+        world: devices.Distributed,
     ) -> None:
         self.config, self.options, self.world = config, options, world
         train = config.train
-        self.device = resolve_device(options.device, world)
-        configure_backend(self.device)
-        self.precision = Precision(train.precision, self.device)
+        self.device = devices.resolve_device(options.device, world)
+        devices.configure_backend(self.device)
+        self.precision = devices.Precision(train.precision, self.device)
         self.run_dir = Path(
             options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
         )
@@ -152,20 +128,21 @@ class Trainer:
             payload = load_checkpoint(self.run_dir / LAST)
             runs.check_resumable(config, payload, self.run_dir / LAST)
             corpus = corpus if corpus is not None else payload.get("corpus")
-        self.data = self.prepare(corpus)
-        self.tokenizer = self.data.tokenizer
+        self.prepared = prepare_on_main_first(config, corpus, options.cache_dir, world)
+        self.tokenizer = self.prepared.tokenizer
         if payload is not None:
             runs.check_same_tokenizer(self.tokenizer, payload, self.run_dir / LAST)
+        self.data = TrainingData(self.prepared, config, world, self.device.type == "cuda")
 
-        seed_everything(train.seed)
+        devices.seed_everything(train.seed)
         self.raw_model = build_model(config.model, self.tokenizer).to(self.device)
         self.optimizer = build_optimizer(self.raw_model, train)
         self.scheduler = build_scheduler(self.optimizer, train)
-        self.step = self.epoch = self.position = 0
+        self.step = self.epoch = self.position = 0  # position: batches done in this epoch
         self.best_valid_loss, self.bad_evals = math.inf, 0
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
-        self.interval = Interval()
+        self.interval, self.batches = Interval(), None
         if world.enabled:
             torch.manual_seed(train.seed + world.rank)  # different dropout on every process
         if payload is not None:
@@ -179,26 +156,13 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids)
 
-        self.setup_batches()
         if world.is_main:
             runs.write_run_files(self.run_dir, config, self.tokenizer)
-        total = train.max_steps or train.epochs * self.steps_per_epoch(0)
+        total = train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
         self.logger = RunLogger(
             self.run_dir, enabled=world.is_main, start_step=self.step, total_steps=total
         )
         self.report_start()
-
-    def prepare(self, corpus: str | Path | None) -> Any:
-        """Prepare the data on the main process first, so the others read its cache."""
-        if self.world.enabled and not self.world.is_main:
-            torch.distributed.barrier()
-        data = prepare_data(
-            self.config.data, resolve_corpus(corpus), cache_dir=self.options.cache_dir,
-            progress=self.world.is_main,
-        )
-        if self.world.enabled and self.world.is_main:
-            torch.distributed.barrier()
-        return data
 
     def restore(self, payload: dict[str, Any]) -> None:
         """Continue from a checkpoint: weights, optimizer, schedule, counters, random states."""
@@ -214,49 +178,7 @@ class Trainer:
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
         self.metrics = dict(payload.get("metrics") or {})
-        set_rng_state(payload["rng"])
-
-    def setup_batches(self) -> None:
-        """Length arrays for the training batches; validation batches and prompts, collated."""
-        train, valid = self.data.splits["train"], self.data.splits["valid"]
-        self.src_lengths = np.array([len(ids) for ids in train.src], dtype=np.int64)
-        self.tgt_lengths = np.array([len(ids) for ids in train.tgt], dtype=np.int64)
-        if self.steps_per_epoch(0) == 0:
-            raise UserError(
-                f"the training split ({len(train)} examples) is too small for "
-                f"train.grad_accum={self.config.train.grad_accum} on "
-                f"{self.world.world_size} process(es)"
-            )
-        settings = self.config.train
-        valid_batches = make_batches(
-            [len(ids) for ids in valid.src], [len(ids) for ids in valid.tgt],
-            max_tokens=settings.max_tokens, batch_size=settings.batch_size,
-        )
-        self.valid_batches = [self.collate(valid, indices) for indices in valid_batches]
-        chosen = sample_indices(settings.num_sample_prompts, len(valid))
-        self.prompts = self.collate(valid, np.array(chosen, dtype=np.int64))
-        self.prompt_texts = [valid.src_text[i] for i in chosen]
-        self.gold_texts = [valid.tgt_text[i] for i in chosen]
-        self.batches: list[np.ndarray] | None = None
-
-    def collate(self, split: Any, indices: np.ndarray) -> Batch:
-        return collate(
-            [split.src[i] for i in indices], [split.tgt[i] for i in indices],
-            pad_id=self.tokenizer.pad_id, bos_id=self.tokenizer.bos_id,
-            eos_id=self.tokenizer.eos_id, pin_memory=self.device.type == "cuda",
-        )
-
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """This process's batches (as example indices) of `epoch`."""
-        train = self.config.train
-        return epoch_batches(
-            self.src_lengths, self.tgt_lengths, max_tokens=train.max_tokens,
-            batch_size=train.batch_size, seed=train.seed, epoch=epoch,
-            rank=self.world.rank, world_size=self.world.world_size,
-        )
-
-    def steps_per_epoch(self, epoch: int) -> int:
-        return len(self.epoch_batches(epoch)) // self.config.train.grad_accum
+        devices.set_rng_state(payload["rng"])
 
     def report_start(self) -> None:
         say = self.logger.message
@@ -265,14 +187,7 @@ class Trainer:
             self.config, self.tokenizer, self.options.config_path, self.options.configs_dir
         ):
             say(line)
-        train = self.data.splits["train"]
-        batches = self.epoch_batches(self.epoch)
-        share = padding_share(batches, self.src_lengths, self.tgt_lengths)
-        say(
-            f"data: {len(train):,} training / {len(self.data.splits['valid']):,} validation "
-            f"examples, {len(batches):,} batches per epoch per process "
-            f"({share:.1%} padding), vocabulary {self.tokenizer.vocab_size:,}"
-        )
+        say(self.data.describe(self.epoch))
         say(
             f"device {self.device}, precision {self.precision.name}, "
             f"{self.world.world_size} process(es), run folder {self.run_dir}"
@@ -286,7 +201,7 @@ class Trainer:
             with StopOnSignal() as self.stop:
                 while not (reason := self.stop_reason()):
                     self.train_step()
-                    if self.position >= self.steps_per_epoch_now * self.config.train.grad_accum:
+                    if self.position >= len(self.epoch_batches()):
                         self.end_epoch()
                 self.finish(reason)
         finally:
@@ -308,25 +223,21 @@ class Trainer:
             reason = "time_budget"
         if self.stop.signum is not None:
             reason = "signal"
-        index = agree_max(STOP_REASONS.index(reason), self.world, self.device)
+        index = devices.agree_max(STOP_REASONS.index(reason), self.world, self.device)
         return STOP_REASONS[index]
 
-    @property
-    def steps_per_epoch_now(self) -> int:
-        return len(self.current_batches()) // self.config.train.grad_accum
-
-    def current_batches(self) -> list[np.ndarray]:
+    def epoch_batches(self) -> list[np.ndarray]:
+        """The current epoch's batches (computed once per epoch)."""
         if self.batches is None:
-            self.batches = self.epoch_batches(self.epoch)
+            self.batches = self.data.batches(self.epoch)
         return self.batches
 
     def train_step(self) -> None:
         """One optimizer update over `train.grad_accum` batches (or a skipped one)."""
         start = time.perf_counter()
         train = self.config.train
-        split = self.data.splits["train"]
-        group = self.current_batches()[self.position : self.position + train.grad_accum]
-        batches = [self.collate(split, indices).to(self.device) for indices in group]
+        group = self.epoch_batches()[self.position : self.position + train.grad_accum]
+        batches = [self.data.collate(self.data.train, indices).to(self.device) for indices in group]
         targets = sum(batch.num_targets for batch in batches)
         ratio = teacher_forcing_ratio(self.step, train)
         self.model.train()
@@ -352,71 +263,55 @@ class Trainer:
             self.raw_model.parameters(), train.clip_norm or math.inf
         )
         loss, norm = float(nll) / targets, float(grad_norm)
-        self.position += len(group)
-        lr = None  # stays None for a skipped update
-        if math.isfinite(loss) and math.isfinite(norm):
-            lr = train.lr * lr_factor(self.step + 1, train.schedule, train.warmup_steps)
+        finite = math.isfinite(loss) and math.isfinite(norm)
+        if finite:
             scaler.step(self.optimizer)
             scaler.update()
             self.scheduler.step()
             self.step += 1
-            self.nonfinite_in_row = 0
-        else:
-            if scaler.is_enabled():
-                scaler.update()  # lowers the loss scale after a float16 overflow
+        elif scaler.is_enabled():
+            scaler.update()  # lowers the loss scale after a float16 overflow
         self.optimizer.zero_grad(set_to_none=True)
+        self.position += len(group)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
-        self.record(batches, loss, norm, targets, seconds, lr)
+        self.interval.add_step(
+            sum(b.num_tokens for b in batches), sum(b.num_padded for b in batches), seconds
+        )
+        if finite:
+            self.after_update(loss, targets, norm)
+        else:
+            self.skipped(loss, norm)
 
-    def record(
-        self, batches: list[Batch], loss: float, norm: float, targets: int, seconds: float,
-        lr: float | None,
-    ) -> None:
-        """Account for a step (`lr` None: skipped); log every log_interval updates and
-        validate every eval_interval."""
-        train = self.config.train
-        interval = self.interval
-        interval.seconds += seconds
-        interval.tokens += sum(batch.num_tokens for batch in batches)
-        interval.padded += sum(batch.num_padded for batch in batches)
-        if lr is None:
-            self.nonfinite_total += 1
-            self.nonfinite_in_row += 1
-            interval.nonfinite += 1
-            self.logger.message(
-                f"step {self.step + 1}: non-finite loss ({loss:.3g}) or gradient norm "
-                f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)"
+    def skipped(self, loss: float, norm: float) -> None:
+        """Count a step with a non-finite loss or gradient norm; stop after too many in a row."""
+        self.nonfinite_total += 1
+        self.nonfinite_in_row += 1
+        self.logger.message(
+            f"step {self.step + 1}: non-finite loss ({loss:.3g}) or gradient norm "
+            f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)"
+        )
+        if self.nonfinite_in_row >= self.config.train.max_nonfinite_steps:
+            saved = self.run_dir / LAST
+            where = f"the last good checkpoint is {saved}" if saved.is_file() else (
+                "no checkpoint was saved yet"
             )
-            if self.nonfinite_in_row >= train.max_nonfinite_steps:
-                saved = self.run_dir / LAST
-                where = f"the last good checkpoint is {saved}" if saved.is_file() else (
-                    "no checkpoint was saved yet"
-                )
-                raise TrainingDiverged(
-                    f"training diverged: {self.nonfinite_in_row} non-finite steps in a row "
-                    f"after step {self.step}; {where}; try a lower train.lr, warm-up or "
-                    "train.clip_norm, or train.precision=fp32"
-                )
-            return
-        interval.steps += 1
-        interval.nll += loss * targets
-        interval.targets += targets
-        interval.grad_norm += norm
-        interval.lrs.append(lr)
-        tokens_per_s = interval.tokens / max(interval.seconds, 1e-9)
-        self.logger.advance(self.step, loss, tokens_per_s)
+            raise TrainingDiverged(
+                f"training diverged: {self.nonfinite_in_row} non-finite steps in a row after "
+                f"step {self.step}; {where}; try a lower train.lr, more warm-up, "
+                "train.clip_norm, or train.precision=fp32"
+            )
+
+    def after_update(self, loss: float, targets: int, norm: float) -> None:
+        """Log every log_interval updates and validate every eval_interval."""
+        train = self.config.train
+        self.nonfinite_in_row = 0
+        lr = train.lr * lr_factor(self.step, train.schedule, train.warmup_steps)
+        self.interval.add_update(loss, targets, norm, lr)
+        self.logger.advance(self.step, loss, self.interval.tokens_per_s)
         if self.step % train.log_interval == 0:
-            mean_loss = interval.nll / interval.targets
-            self.logger.train(self.step, self.epoch, {
-                "loss": mean_loss,
-                "ppl": perplexity(mean_loss),
-                "lr": interval.lrs[-1],
-                "grad_norm": interval.grad_norm / interval.steps,
-                "tokens_per_s": tokens_per_s,
-                "pad_share": 1.0 - interval.tokens / interval.padded,
-                "nonfinite_steps": float(self.nonfinite_total),
-            })
+            values = self.interval.values(self.nonfinite_total)
+            self.logger.train(self.step, self.epoch, values)
             self.interval = Interval()
         if self.step % train.eval_interval == 0 and self.last_eval_step != self.step:
             self.evaluate()
@@ -434,14 +329,14 @@ class Trainer:
         self.last_eval_step = self.step
         if not self.world.is_main:
             return
-        train = self.config.train
-        with preserved_rng():
+        data = self.data
+        with devices.preserved_rng():
             metrics = validate(
-                self.eval_model, self.valid_batches, self.precision, self.tokenizer.pad_id
+                self.eval_model, data.valid_batches, self.precision, self.tokenizer.pad_id
             )
             samples = sample_replies(
-                self.raw_model, self.prompts, self.prompt_texts, self.gold_texts,
-                self.tokenizer, self.config.decode, self.precision, train.seed,
+                self.raw_model, data.prompts, data.prompt_texts, data.gold_texts,
+                self.tokenizer, self.config.decode, self.precision, self.config.train.seed,
             )
         best = metrics["loss"] < self.best_valid_loss
         if best:
@@ -472,9 +367,9 @@ class Trainer:
             "data_position": self.position,
             "best_valid_loss": self.best_valid_loss,
             "bad_evals": self.bad_evals,
-            "rng": rng_state(),
+            "rng": devices.rng_state(),
             "metrics": self.metrics,
-            "corpus": str(self.data.corpus),
+            "corpus": str(self.prepared.corpus),
             "train_seconds": self.train_seconds,
             "nonfinite_steps": self.nonfinite_total,
         }
