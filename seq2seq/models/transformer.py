@@ -349,7 +349,7 @@ class Embeddings(nn.Module):
         return self.dropout(self.tokens(ids) * self.scale + pos)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TransformerState:
     """Decoder state between `decode_step` calls: the key/value cache.
 

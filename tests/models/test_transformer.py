@@ -137,14 +137,13 @@ def copy_reference_weights(ref: nn.Transformer, model: Transformer) -> None:
     def linear(ours: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
         pairs.extend([(ours.weight, weight), (ours.bias, bias)])
 
-    def common(ours, theirs, attn_names: tuple[str, ...]) -> None:
-        linear(ours.self_attn.qkv_proj, theirs.self_attn.in_proj_weight,
-               theirs.self_attn.in_proj_bias)
-        linear(ours.self_attn.out_proj, theirs.self_attn.out_proj.weight,
-               theirs.self_attn.out_proj.bias)
+    def common(ours, theirs, norms: tuple[str, ...]) -> None:
+        attn = theirs.self_attn
+        linear(ours.self_attn.qkv_proj, attn.in_proj_weight, attn.in_proj_bias)
+        linear(ours.self_attn.out_proj, attn.out_proj.weight, attn.out_proj.bias)
         linear(ours.ff.w1, theirs.linear1.weight, theirs.linear1.bias)
         linear(ours.ff.w2, theirs.linear2.weight, theirs.linear2.bias)
-        for name in attn_names:
+        for name in norms:
             norm, their_norm = getattr(ours, name), getattr(theirs, name)
             linear(norm, their_norm.weight, their_norm.bias)
 
@@ -185,11 +184,16 @@ def test_matches_torch_nn_transformer(norm, activation, attention_path):
 
     with torch.no_grad():
         causal = nn.Transformer.generate_square_subsequent_mask(5)
+        padding = ~src_mask
         expected = ref(
-            x_src, x_tgt, tgt_mask=causal, src_key_padding_mask=~src_mask,
-            memory_key_padding_mask=~src_mask, tgt_is_causal=True,
+            x_src,
+            x_tgt,
+            tgt_mask=causal,
+            tgt_is_causal=True,
+            src_key_padding_mask=padding,
+            memory_key_padding_mask=padding,
         )
-        expected_memory = ref.encoder(x_src, src_key_padding_mask=~src_mask)
+        expected_memory = ref.encoder(x_src, src_key_padding_mask=padding)
         memory = model.encoder(x_src, src_mask)
         out, _, _ = model.decoder(x_tgt, model.decoder.project_memory(memory), src_mask)
 
