@@ -1,6 +1,12 @@
-"""Compare trained runs on the same held-out examples: `python compare.py RUN_A RUN_B [...]`.
+"""Compare trained runs on the same held-out examples, always with greedy decoding.
 
-See `python compare.py --help`; the work happens in `seq2seq.comparison`.
+    python compare.py runs/transformer-A runs/gru-B                 # their test split
+    python compare.py runs/transformer-A runs/gru-B --limit 500     # a quick look on a CPU
+    python compare.py RUN_A RUN_B --split all --corpus other.tsv    # data no run has seen
+    python compare.py RUN_A RUN_B --prompts my-questions.txt        # your own prompts
+
+The table goes to stdout; report.md, report.json, attention heat-maps (PNG) and TensorBoard
+events go to --out (default runs/compare-<timestamp>/). The work happens in `seq2seq.comparison`.
 """
 
 from seq2seq.comparison.cli import main

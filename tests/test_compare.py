@@ -25,6 +25,7 @@ from seq2seq.comparison.cli import main
 from seq2seq.comparison.results import METRICS
 from seq2seq.data import prepare_data
 from seq2seq.decoding import greedy
+from seq2seq.errors import run_cli
 from seq2seq.models import build_model
 from seq2seq.plots import DPI, figure_size
 from seq2seq.tokenizer import Tokenizer
@@ -222,12 +223,20 @@ def test_runs_with_different_data_splits_are_refused(tiny_runs, data_cache, tmp_
 
     other = copy_run(tiny_runs["gru"], tmp_path / "gru-reseeded", reseed)
     with pytest.raises(SystemExit) as stop:
-        from seq2seq.errors import run_cli
-
         run_cli(lambda: main([str(tiny_runs["transformer"]), str(other), "--corpus",
                               str(EXCHANGES), "--out", str(tmp_path / "out")]))
     assert stop.value.code == 2
     assert "different data configs (data.split_seed)" in capsys.readouterr().err
+
+
+def test_split_all_needs_an_external_corpus(tiny_runs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main([str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--split",
+                              "all", "--out", str(tmp_path / "out")]))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: --split all evaluates an external corpus: pass it with --corpus\n"
+    )
 
 
 def test_prompts_mode_compares_replies_without_references(tiny_runs, data_cache, tmp_path):

@@ -27,13 +27,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", choices=SPLITS,
                         help="test or valid split of the runs' data, or all examples of --corpus")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
-    parser.add_argument("--prompts", help="a file of prompts, one per line (no references: "
-                        "replies side by side and reply-level statistics only)")
+    parser.add_argument("--prompts", help="a file of prompts, one per line, instead of a data "
+                        "split (no references: replies side by side and reply-level statistics "
+                        "only; --corpus and --split are not used)")
     parser.add_argument("--out", help="output folder (default: runs/compare-<timestamp>)")
     parser.add_argument("--device", default="auto",
                         help="auto (a GPU if any), cpu, cuda, cuda:N or mps")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
-    parser.add_argument("--samples", type=int, default=10, help="prompts shown side by side")
+    parser.add_argument("--samples", type=int, default=10,
+                        help="sampled prompts shown side by side (with --prompts: every prompt)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the samples and bootstrap")
     parser.add_argument("--max-len", type=int, default=0,
                         help="tokens per greedy reply at most (default: data.max_tgt_len + 1)")

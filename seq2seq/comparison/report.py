@@ -79,10 +79,12 @@ def markdown(comparison: Comparison) -> str:
     lines += [f"- {key}: {value}" for key, value in setup.items()]
     lines += ["", "## Metrics", "", summary(comparison), ""]
     lines += [
-        "Perplexities are exp(total NLL / total count) over the same examples: per target token "
-        "(eos included) and per reference word (whitespace words + 1 per reply for its end), "
-        "plain NLL without label smoothing. Reply-level numbers are on greedy replies, words "
-        "split on whitespace and lowercased.",
+        "Perplexities are exp(total NLL / total count) over the same examples, plain NLL "
+        "without label smoothing: per target token (eos included) and per reference word "
+        "(whitespace words of the reference as the tokenizer normalises it, + 1 per reply for "
+        "its end). BLEU compares greedy replies with those references, lowercased. Reply-level "
+        "numbers split greedy replies on whitespace, lowercased. Speed is replies per second "
+        "of batched greedy decoding, generation only.",
         "",
     ]
     if comparison.teacher_forced:
