@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seq2seq.batching import collate
+from seq2seq.comparison.evaluate import source_batch
 from seq2seq.decoding import greedy
 from seq2seq.models import Seq2SeqModel
 from seq2seq.plots import attention_figure, figure_to_array, save_png
@@ -56,13 +56,9 @@ def attention_images(
     if not indices:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    empty = [np.zeros(0, dtype=np.int64)] * len(indices)
-    batch = collate(
-        [src[i] for i in indices], empty, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
-        eos_id=tokenizer.eos_id,
-    ).to(model.device)
+    sources, mask = source_batch([src[i] for i in indices], tokenizer, model.device)
     result = greedy(
-        model, batch.src, batch.src_mask, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
+        model, sources, mask, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
         max_len=max_len, need_attention=True,
     )
     images = []

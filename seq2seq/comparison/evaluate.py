@@ -104,6 +104,16 @@ class Replies:
         return len(self.tokens) / self.seconds if self.seconds > 0 else float("inf")
 
 
+def source_batch(
+    src: Sequence[np.ndarray], tokenizer: Tokenizer, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded sources for decoding: (B, S) ids and (B, S) mask, True on real tokens."""
+    no_targets = [np.zeros(0, dtype=np.int64)] * len(src)
+    batch = collate(src, no_targets, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
+                    eos_id=tokenizer.eos_id)
+    return batch.src.to(device), batch.src_mask.to(device)
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so that the clock measures it (a no-op on the CPU)."""
     if device.type == "cuda":
@@ -128,18 +138,15 @@ def greedy_replies(
     device = model.device
     decode = dict(bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=max_len)
     replies: list[list[int]] = [[] for _ in src]
-    empty = [np.zeros(0, dtype=np.int64)] * len(src)
-    specials = dict(pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
     # One untimed step first: lazy initialisation (kernels, allocator) is not decoding speed.
-    warm = collate([src[batches[0][0]]], empty[:1], **specials).to(device)
-    greedy(model, warm.src, warm.src_mask, **{**decode, "max_len": 1})
+    greedy(model, *source_batch([src[batches[0][0]]], tokenizer, device), **{**decode,
+                                                                             "max_len": 1})
     seconds = 0.0
     for index in tqdm(batches, desc=f"greedy {desc}", disable=None, leave=False):
-        batch = collate([src[i] for i in index], [empty[i] for i in index], **specials)
-        batch = batch.to(device)
+        sources, mask = source_batch([src[i] for i in index], tokenizer, device)
         synchronize(device)
         start = time.perf_counter()
-        result = greedy(model, batch.src, batch.src_mask, **decode)
+        result = greedy(model, sources, mask, **decode)
         synchronize(device)
         seconds += time.perf_counter() - start
         for i, ids in zip(index, result.tokens, strict=True):

@@ -29,6 +29,7 @@ from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
+from seq2seq.tokenizer import Tokenizer
 
 SPLITS = ("test", "valid", "all")
 
@@ -125,7 +126,7 @@ def load_examples(options: Options, trained: list[Trained], labels: list[str]) -
     return examples
 
 
-def split_examples(options: Options, data: DataConfig, tokenizer) -> Examples:
+def split_examples(options: Options, data: DataConfig, tokenizer: Tokenizer) -> Examples:
     """A split of the runs' own data (test/valid) or every example of an external corpus."""
     if options.split not in SPLITS:
         raise UserError(f"--split {options.split}: choose one of {', '.join(SPLITS)}")
@@ -149,7 +150,7 @@ def split_examples(options: Options, data: DataConfig, tokenizer) -> Examples:
                     list(split.tgt_text), description)
 
 
-def prompt_examples(path: Path, tokenizer, data: DataConfig) -> Examples:
+def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examples:
     """The user's prompts, one per line; contexts longer than the models saw keep their end."""
     if not path.is_file():
         raise UserError(f"--prompts {path}: no such file (one prompt per line)")
@@ -205,11 +206,35 @@ def pick_samples(count: int, total: int, seed: int) -> list[int]:
     return sorted(rng.choice(total, size=min(count, total), replace=False).tolist())
 
 
+def perplexity_differences(
+    labels: list[str], scores: list[TeacherForced], seed: int
+) -> list[Difference]:
+    """ppl(b) - ppl(a) with a paired bootstrap interval for every pair of runs (a before b)."""
+    pairs = list(itertools.combinations(range(len(labels)), 2))
+    intervals = perplexity_difference_intervals(
+        np.stack([s.nll_sum for s in scores]), np.stack([s.n_tokens for s in scores]), pairs,
+        RESAMPLES, seed,
+    )
+    return [Difference(labels[a], labels[b], interval)
+            for (a, b), interval in zip(pairs, intervals, strict=True)]
+
+
+def side_by_side(examples: Examples, replies: list[list[str]], shown: list[int]) -> list[Sample]:
+    """The prompts `shown` with their references and every run's reply (replies[run][i])."""
+    return [
+        Sample(i, examples.prompts[i],
+               None if examples.references is None else examples.references[i],
+               [texts[i] for texts in replies])
+        for i in shown
+    ]
+
+
 def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list[AttentionImage]]]:
     """Evaluate every run on the same examples.
 
     Returns:
-        The comparison and each run's attention heat-maps (already saved as PNGs in out_dir).
+        The comparison and each run's attention heat-maps (already saved as PNGs under
+        out_dir/attention), by run label.
     """
     if len(options.runs) < 2:
         raise UserError("compare needs at least two runs (run folders or .pt checkpoints)")
@@ -218,29 +243,15 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     check_same_tokenizer(trained, labels)
     examples = load_examples(options, trained, labels)
     max_len = options.max_len or trained[0].config.data.max_tgt_len + 1
-    results, replies, scores = [], [], []
-    for run, label in zip(trained, labels, strict=True):
-        result, texts, score = evaluate_run(run, label, examples, options, max_len)
-        results.append(result)
-        replies.append(texts)
-        scores.append(score)
+    evaluated = [evaluate_run(run, label, examples, options, max_len)
+                 for run, label in zip(trained, labels, strict=True)]
+    results, replies, scores = (list(column) for column in zip(*evaluated, strict=True))
     differences = []
     if examples.tgt is not None:
-        pairs = list(itertools.combinations(range(len(trained)), 2))
-        intervals = perplexity_difference_intervals(
-            np.stack([s.nll_sum for s in scores]), np.stack([s.n_tokens for s in scores]),
-            pairs, RESAMPLES, options.seed,
-        )
-        differences = [Difference(labels[a], labels[b], i)
-                       for (a, b), i in zip(pairs, intervals, strict=True)]
+        differences = perplexity_differences(labels, scores, options.seed)
     # Every prompt of a --prompts file is shown; a data split is sampled.
     count = len(examples.src) if examples.tgt is None else options.samples
     shown = pick_samples(count, len(examples.src), options.seed)
-    samples = [
-        Sample(i, examples.prompts[i], None if examples.references is None
-               else examples.references[i], [texts[i] for texts in replies])
-        for i in shown
-    ]
     images = {
         label: attention_images(
             run.model, run.tokenizer, examples.src, shown[: options.attention], max_len=max_len,
@@ -249,11 +260,12 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         for run, label in zip(trained, labels, strict=True)
     }
     setup = {
-        "runs": ", ".join(f"{label} ({run.path})" for run, label in zip(trained, labels,
-                                                                       strict=True)),
+        "runs": ", ".join(f"{label} ({run.path})"
+                          for run, label in zip(trained, labels, strict=True)),
         "examples": f"{len(examples.src)} ({examples.description})",
         "decoding": f"greedy, at most {max_len} tokens, batches of {options.batch_size}",
         "device": options.device,
         "seed": options.seed,
     }
-    return Comparison(results, samples, differences, setup), images
+    comparison = Comparison(results, side_by_side(examples, replies, shown), differences, setup)
+    return comparison, images
