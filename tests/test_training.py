@@ -69,14 +69,18 @@ def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
 
 # Resuming -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_resumed_run_repeats_the_uninterrupted_one(tmp_path, tiny_config, train_tiny, arch) -> None:
+@pytest.mark.parametrize(
+    ("arch", "extra"),
+    [("transformer", {}), ("gru", {"teacher_forcing": 0.5}), ("transformer", {"grad_accum": 2})],
+    ids=["transformer", "gru-teacher-forcing", "transformer-grad-accum"],
+)
+def test_resumed_run_repeats_the_uninterrupted_one(
+    tmp_path, tiny_config, train_tiny, arch, extra
+) -> None:
     # Dropout and (for the GRU) teacher-forcing coins use the random state; step 3 is in the
-    # middle of the first epoch (about 10 batches), and the run crosses into the second.
-    train = {"max_steps": 12, "eval_interval": 4, "log_interval": 1}
+    # middle of the first epoch (about 10 batches), and the run crosses into the next one.
+    train = {"max_steps": 12, "eval_interval": 4, "log_interval": 1, **extra}
     model = {"dropout": 0.3}
-    if arch == "gru":
-        train |= {"teacher_forcing": 0.5}
     full = tiny_config(arch, train=train, model=model)
     train_tiny(full, tmp_path / "straight")
     train_tiny(tiny_config(arch, train=train | {"max_steps": 3}, model=model), tmp_path / "resumed")

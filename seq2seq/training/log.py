@@ -7,6 +7,13 @@ Transformer run and a GRU run:
     train/nonfinite_steps valid/loss valid/ppl valid/token_acc    text: samples/valid
     hparams: the flattened config with the final metrics (hparam/*)
 
+train/* values are means over the steps since the previous log line. train/loss is the plain
+NLL per target token even when label smoothing is on (the smoothed objective is what is
+optimised, but only the NLL is comparable between models and with valid/loss); train/lr is the
+scheduled rate of the parameters without the decoder multiplier; train/grad_norm is the global
+gradient norm before clipping; train/tokens_per_s counts real (non-pad) source and target tokens
+per second of training steps.
+
 metrics.jsonl holds one JSON object per train log line ("kind": "train") and per validation
 ("kind": "valid", with its sample replies), so runs can be compared without TensorBoard.
 
