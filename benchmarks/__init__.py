@@ -1,0 +1,1 @@
+"""Benchmarks of the models, decoding, the data pipeline and chat start-up: `benchmarks/run.py`."""

@@ -1,0 +1,126 @@
+"""Decoding throughput: greedy with the key/value cache against full recomputation; beam vs greedy.
+
+Every run generates exactly `settings.new_tokens` tokens per source (64; 16 with --quick):
+decoding asks for min_len = max_len, so eos is never allowed and no row stops early (an
+untrained model's choices do not matter).
+
+- cached: `seq2seq.decoding.greedy`, which encodes once and feeds one token per
+  `model.decode_step`, the decoder reusing the keys and values of earlier positions.
+- recomputed: the same greedy choice (the most probable token other than bos, pad and eos) from
+  `model(src, src_mask, tgt_in)` on the growing prefix, taking the last position's logits: what
+  decoding costs without an incremental interface (the encoder reruns, every position is
+  recomputed and projected to the vocabulary at every step).
+- beam: `seq2seq.decoding.beam_search` with 5 beams, at batch 1 (a chat line); new tokens are
+  those of the returned reply.
+
+Both greedy variants must produce the same tokens; the figure's details say whether they did.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from benchmarks.harness import Figure, throughput_figure, time_in_turns
+from benchmarks.workload import Settings, Vocabulary, autocast, decoding_sources, examples
+from seq2seq.decoding import beam_search, greedy
+from seq2seq.models import Seq2SeqModel, build_model
+
+WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every code path once
+BATCH_SIZES = (1, 64)
+BEAM_SIZE = 5
+
+
+def greedy_recomputed(
+    model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary, new_tokens: int
+) -> Tensor:
+    """Greedy decoding by re-running the whole model on the prefix at every step.
+
+    Returns:
+        (B, new_tokens) generated ids (eos forbidden throughout, like min_len = new_tokens).
+    """
+    forbidden = [vocab.bos_id, vocab.pad_id, vocab.eos_id]
+    tgt_in = torch.full((src.size(0), 1), vocab.bos_id, dtype=torch.long, device=src.device)
+    with torch.inference_mode():
+        for _ in range(new_tokens):
+            logits = model(src, src_mask, tgt_in)[:, -1].float()  # (B, V) the newest position
+            logits[:, forbidden] = float("-inf")
+            tgt_in = torch.cat([tgt_in, logits.argmax(-1, keepdim=True)], dim=1)
+    return tgt_in[:, 1:]
+
+
+def greedy_cached(
+    model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary, new_tokens: int
+) -> list[list[int]]:
+    return greedy(model, src, src_mask, bos_id=vocab.bos_id, eos_id=vocab.eos_id,
+                  max_len=new_tokens, min_len=new_tokens).tokens
+
+
+def beam(
+    model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary, new_tokens: int
+) -> list[list[int]]:
+    return beam_search(model, src, src_mask, bos_id=vocab.bos_id, eos_id=vocab.eos_id,
+                       max_len=new_tokens, min_len=new_tokens, beam_size=BEAM_SIZE).tokens
+
+
+def run(settings: Settings) -> list[Figure]:
+    """Cached vs recomputed greedy at each batch size, beam vs greedy at batch 1, per precision."""
+    config = settings.transformer_config()
+    vocab = examples(settings).vocab
+    torch.manual_seed(settings.seed)
+    model = build_model(config.model, vocab).to(settings.device).eval()
+    figures = []
+    for precision in settings.precisions:
+        for batch_size in BATCH_SIZES:
+            batch = decoding_sources(settings, batch_size).to(settings.device)
+            figures += _measure(model, batch.src, batch.src_mask, vocab, precision, settings)
+    return figures
+
+
+def _measure(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary,
+             precision: str, settings: Settings) -> list[Figure]:
+    # Beam search answers one chat line at a time: it is timed at batch 1 only (at batch 64 it
+    # would cost minutes per repeat on a CPU). Memory matters at the largest batch.
+    b, p = src.size(0), precision
+    strategies = {"cached": greedy_cached, "recomputed": greedy_recomputed}
+    if b == 1:
+        strategies["beam"] = beam
+
+    def bind(strategy, new_tokens: int):
+        def call():
+            with autocast(settings.device, precision):
+                return strategy(model, src, src_mask, vocab, new_tokens)
+
+        return call
+
+    warm = {name: bind(strategy, WARMUP_TOKENS)() for name, strategy in strategies.items()}
+    identical = warm["cached"] == warm["recomputed"].tolist()
+    timing = time_in_turns(
+        {name: bind(strategy, settings.new_tokens) for name, strategy in strategies.items()},
+        settings.device, settings.repeats, settings.budget_s,
+        measure_memory=b == max(BATCH_SIZES),
+    )
+    new_tokens = b * settings.new_tokens
+    lengths = src_mask.sum(1).tolist()
+    where = f"sources of {min(lengths)}-{max(lengths)} tokens"
+    figures = [throughput_figure(
+        f"decode.greedy.b{b}.{p}", f"Greedy decoding with KV cache, batch {b} ({p})", new_tokens,
+        "tok/s", timing.times["cached"], "full recomputation",
+        reference_times=timing.times["recomputed"], goal=(">=", 3.0) if b == 1 else None,
+        note=f"{settings.new_tokens} new tokens per source, {where}; the same tokens as "
+             f"recomputation: {'yes' if identical else 'NO'}",
+        details={"identical_tokens": identical},
+    )]
+    if "beam" in strategies:
+        figures.append(throughput_figure(
+            f"decode.beam{BEAM_SIZE}.b{b}.{p}", f"Beam search ({BEAM_SIZE} beams), batch {b} ({p})",
+            new_tokens, "tok/s", timing.times["beam"], "greedy with cache",
+            reference_times=timing.times["cached"], note="tokens of the returned reply",
+        ))
+    if timing.peak_mib:
+        figures.append(Figure(
+            f"memory.decode.b{b}.{p}", f"Greedy decoding peak memory, batch {b} ({p})",
+            timing.peak_mib["cached"], "MiB", "full recomputation",
+            timing.peak_mib["recomputed"], note=timing.memory_method,
+        ))
+    return figures

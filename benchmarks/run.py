@@ -1,0 +1,151 @@
+"""Benchmark the models, decoding, the data pipeline and chat start-up; print a table, write JSON.
+
+    python benchmarks/run.py                     # full sizes (configs/transformer.yaml, gru.yaml)
+    python benchmarks/run.py --quick             # tiny sizes, seconds (the test suite's smoke run)
+    python benchmarks/run.py --corpus ../shared/corpora/cornell/exchanges-25k.tsv
+    python benchmarks/run.py --device cuda       # adds bf16 autocast and model FLOPs utilisation
+    python benchmarks/run.py --only training decoding --json /tmp/bench.json
+
+Every figure is timed in the same process as its reference (warm-up, then repeats taken in
+turns, median reported). See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+# `python benchmarks/run.py` puts benchmarks/ itself first on sys.path, where this folder's
+# data.py or chat.py could shadow other modules; the repository root is what we import from.
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path[0] == str(Path(__file__).resolve().parent):
+    sys.path[0] = str(ROOT)
+
+# On a machine shared with other processes, OpenMP threads that spin while waiting for each
+# other lose their time slices to those processes, and every parallel region then waits for a
+# scheduler tick: figures become 10x slower and noisy. Sleeping waits keep them meaningful.
+# Must be set before torch loads OpenMP; set OMP_WAIT_POLICY=ACTIVE to measure the default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from benchmarks.harness import Figure, format_table, machine_info, write_json  # noqa: E402
+from benchmarks.workload import Settings  # noqa: E402
+from seq2seq.errors import UserError, run_cli  # noqa: E402
+
+# section name -> the module of benchmarks/ whose run(settings) -> list[Figure] measures it
+SECTIONS = ("training", "decoding", "data", "chat")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark training, decoding, data preparation and chat start-up.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny models and few repeats: a smoke run of a few seconds")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="default: cuda when available, else cpu")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the results "
+                             "(default: benchmarks/results/<device>[-quick].json)")
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="a corpus (TSV file or raw Cornell folder) for realistic batches and "
+                             "the data benchmark (default: synthetic batches, the test fixture)")
+    parser.add_argument("--run", type=Path, default=None, dest="run_dir",
+                        help="a trained run folder for the chat start-up benchmark "
+                             "(default: train a throwaway run in a temporary folder)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None,
+                        metavar="NAME", help=f"run only these sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed repeats per figure at most (default: 2 quick, 3 CPU, 5 CUDA)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="start no further repeat of a measurement after this many seconds "
+                             "(default: 60 on CPU, none with --quick or on CUDA)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice, one per core)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the GPU's dense bf16 peak, for a GPU missing from the built-in table")
+    return parser.parse_args(argv)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The requested device, or a one-line error saying why it cannot be used."""
+    if name is None:
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        why = "is a CPU-only build" if torch.version.cuda is None else "finds no usable GPU"
+        raise UserError(f"--device cuda: CUDA is not available (torch {torch.__version__} {why}); "
+                        "use --device cpu")
+    return torch.device(name)
+
+
+def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path) -> Settings:
+    for flag, path in (("--corpus", args.corpus), ("--run", args.run_dir)):
+        if path is not None and not path.exists():
+            raise UserError(f"{flag} {path}: no such file or folder")
+    cuda = device.type == "cuda"
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5 if cuda else 3)
+    if repeats < 1:
+        raise UserError(f"--repeats {repeats}: must be at least 1")
+    budget = args.budget if args.budget is not None else (None if args.quick or cuda else 60.0)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads {args.threads}: must be at least 1")
+        torch.set_num_threads(args.threads)
+    return Settings(
+        device=device,
+        quick=args.quick,
+        corpus=None if args.corpus is None else args.corpus.resolve(),
+        run_dir=None if args.run_dir is None else args.run_dir.resolve(),
+        work_dir=work_dir,
+        repeats=repeats,
+        budget_s=budget,
+        train_batches=2 if args.quick else 8 if cuda else 3,
+        new_tokens=16 if args.quick else 64,
+        precisions=("fp32", "bf16") if cuda else ("fp32",),
+        peak_tflops=args.peak_tflops,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    sections = args.only or list(SECTIONS)
+    json_path = args.json or ROOT / "benchmarks" / "results" / (
+        f"{device.type}{'-quick' if args.quick else ''}.json"
+    )
+    machine = machine_info(device)
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="seq2seq-bench-") as work_dir:
+        settings = make_settings(args, device, Path(work_dir))
+        torch.manual_seed(settings.seed)
+        for name in sections:
+            print(f"[{name}] running ...", file=sys.stderr, flush=True)
+            figures += importlib.import_module(f"benchmarks.{name}").run(settings)
+    title = f"Benchmarks on {device.type}{' (--quick: tiny sizes)' if args.quick else ''}"
+    print(format_table(figures, machine, title))
+    write_json(json_path, machine, {
+        "command": shlex.join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "sections": sections,
+        "quick": settings.quick,
+        "device": device.type,
+        "corpus": str(args.corpus) if args.corpus else None,
+        "transformer_config": str(settings.transformer_config_path.relative_to(ROOT)),
+        "gru_config": str(settings.gru_config_path.relative_to(ROOT)),
+        "repeats": settings.repeats,
+        "budget_s": settings.budget_s,
+        "train_batches": settings.train_batches,
+        "new_tokens": settings.new_tokens,
+        "precisions": list(settings.precisions),
+    }, figures)
+    print(f"\nwrote {json_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
