@@ -50,11 +50,11 @@ def init_distributed(device_name: str) -> Distributed:
     if world_size <= 1:
         return Distributed()
     use_cuda = device_name != "cpu" and torch.cuda.is_available()
-    # NCCL moves GPU tensors between GPUs; gloo lets the same code run as CPU processes.
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:
-        torch.cuda.set_device(local_rank)
+        torch.cuda.set_device(local_rank)  # before NCCL starts, or every rank would use GPU 0
+    # NCCL moves GPU tensors between GPUs; gloo lets the same code run as CPU processes.
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return Distributed(dist.get_rank(), local_rank, dist.get_world_size())
 
 
@@ -132,10 +132,10 @@ class Precision:
 
 
 def configure_backend(device: torch.device) -> None:
-    """Let float32 matmuls use TensorFloat-32 on GPUs that have it (Ampere and later)."""
+    """Let float32 matmuls use TensorFloat-32 on GPUs that have it (Ampere and later): the
+    parts autocast leaves in float32, and whole runs with train.precision=fp32."""
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
 
 
 def seed_everything(seed: int) -> None:

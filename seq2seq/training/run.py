@@ -80,7 +80,8 @@ def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None
         if ours.get(key) != theirs.get(key):
             raise UserError(
                 f"--resume: {key} is {ours.get(key)!r} here but {theirs.get(key)!r} in {path}; "
-                "resume with the run's own config (drop --config/--set) or start a new --run-dir"
+                "resume with the run's own settings (drop the --config/--set/--seed that change "
+                "it) or start a new --run-dir"
             )
 
 
