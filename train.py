@@ -55,7 +55,9 @@ def parse_args() -> argparse.Namespace:
                         help="stop (validate, save) after this many minutes of training")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, help="random seed (default: train.seed)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for torch (default: one per core); on a machine "
+                        "busy with other work, or for tiny models, 1 is often much faster")
     return parser.parse_args()
 
 
