@@ -13,6 +13,7 @@ strings, bytes, lists, tuples and dicts only, so loading a file never runs code 
     rng              {"torch", "cuda", "python", "numpy"} generator states
     metrics          the latest validation metrics
     corpus, train_seconds            where the data came from; training time so far
+    nonfinite_steps                  updates skipped for a non-finite loss or gradient
 
 `chat.py` and `compare.py` rebuild a model from the file alone with `load_trained` (nanoGPT's
 `sample.py` does the same from its `ckpt.pt`).
