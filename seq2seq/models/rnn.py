@@ -167,9 +167,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """A unidirectional GRU followed by Luong attention over the encoder states."""
+    """A unidirectional GRU, Luong attention over the encoder states, the output projection.
 
-    def __init__(self, config: GRUConfig) -> None:
+    The projection lives here, as in the tutorial, so that `train.decoder_lr_multiplier` (which
+    applies to every `decoder.*` parameter) covers it as the tutorial's decoder optimizer does.
+    """
+
+    def __init__(self, config: GRUConfig, vocab_size: int) -> None:
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)  # on the embeddings, as the tutorial
         self.gru = nn.GRU(
@@ -180,6 +184,7 @@ class Decoder(nn.Module):
             dropout=config.dropout if config.n_layers > 1 else 0.0,
         )
         self.attention = LuongAttention(config.d_model, config.attention)
+        self.out = nn.Linear(config.d_model, vocab_size)
 
     def forward(
         self, embedded: Tensor, hidden: Tensor, memory: Memory
@@ -192,12 +197,12 @@ class Decoder(nn.Module):
             memory: the encoder's output for these B sequences.
 
         Returns:
-            attentional states h~ (B, T, D), the GRU state after the last position
-            (n_layers, B, D) and the attention weights (B, T, S).
+            logits (B, T, V) computed from the attentional states h~, the GRU state after the
+            last position (n_layers, B, D) and the attention weights (B, T, S).
         """
         outputs, hidden = self.gru(self.dropout(embedded), hidden)  # (B, T, D)
         attentional, weights = self.attention(outputs, memory.states, memory.mask)
-        return attentional, hidden, weights
+        return self.out(attentional), hidden, weights
 
 
 @dataclass(frozen=True)
@@ -225,10 +230,9 @@ class GRUSeq2Seq(Seq2SeqModel):
         self.pad_id = pad_id
         self.embedding = nn.Embedding(vocab_size, config.d_model, padding_idx=pad_id)
         self.encoder = Encoder(config)
-        self.decoder = Decoder(config)
-        self.out = nn.Linear(config.d_model, vocab_size)
+        self.decoder = Decoder(config, vocab_size)
         if config.tie_embeddings:
-            self.out.weight = self.embedding.weight
+            self.decoder.out.weight = self.embedding.weight
 
     def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
         """Encode sources (B, S) -> Memory(states (B, S, D), mask, init (B, n_layers, D))."""
@@ -246,8 +250,7 @@ class GRUSeq2Seq(Seq2SeqModel):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits for T positions: tokens (B, T), hidden (n_layers, B, D) -> logits (B, T, V),
         the new hidden (n_layers, B, D) and attention weights (B, T, S)."""
-        attentional, hidden, weights = self.decoder(self.embedding(tokens), hidden, memory)
-        return self.out(attentional), hidden, weights
+        return self.decoder(self.embedding(tokens), hidden, memory)
 
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0

@@ -7,7 +7,9 @@ AdamW (Loshchilov & Hutter, 2019) with parameter groups:
   the split nanoGPT and the BERT recipe make). A tied output projection is the embedding
   matrix, so it is not decayed either;
 - parameters whose name contains "decoder" get `lr * train.decoder_lr_multiplier`, the PyTorch
-  Chatbot Tutorial's `decoder_learning_ratio` (5.0 in configs/gru.yaml, 1.0 elsewhere).
+  Chatbot Tutorial's `decoder_learning_ratio` (5.0 in configs/gru.yaml, 1.0 elsewhere). For the
+  GRU these are its decoder GRU, attention and output layer, as in the tutorial's decoder
+  optimizer; the embedding shared with the encoder stays at the base rate.
 
 Learning-rate schedules, as a factor of the peak `train.lr` for optimizer update n = 1, 2, ...:
 

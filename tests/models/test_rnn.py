@@ -261,6 +261,6 @@ def test_training_with_partial_teacher_forcing_is_reproducible_under_a_seed():
 
 def test_tied_output_projection_is_the_embedding():
     tied, untied = make_model(tie_embeddings=True), make_model(tie_embeddings=False)
-    assert tied.out.weight is tied.embedding.weight
-    assert untied.out.weight is not untied.embedding.weight
+    assert tied.decoder.out.weight is tied.embedding.weight
+    assert untied.decoder.out.weight is not untied.embedding.weight
     assert untied.num_parameters() - tied.num_parameters() == VOCAB * D_MODEL
