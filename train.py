@@ -37,7 +37,6 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train a Transformer or GRU chatbot on the Cornell Movie-Dialogs corpus.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", required=True, choices=sorted(ARCHITECTURES))
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/<model>.yaml)")
@@ -53,7 +52,8 @@ def parse_args() -> argparse.Namespace:
     length.add_argument("--epochs", type=int, help="stop after this many epochs")
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
                         help="stop (validate, save) after this many minutes of training")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--device", default="auto",
+                        help="auto (default: CUDA when present), cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, help="random seed (default: train.seed)")
     parser.add_argument("--threads", type=int,
                         help="CPU threads for torch (default: one per core); on a machine "
