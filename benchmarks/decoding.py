@@ -18,6 +18,9 @@ Both greedy variants must produce the same tokens; the figure's details say whet
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -86,8 +89,8 @@ def _measure(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabula
     if b == 1:
         strategies["beam"] = beam
 
-    def bind(strategy, new_tokens: int):
-        def call():
+    def bind(strategy: Callable[..., Any], new_tokens: int) -> Callable[[], Any]:
+        def call() -> Any:
             with autocast(settings.device, precision):
                 return strategy(model, src, src_mask, vocab, new_tokens)
 
@@ -102,7 +105,8 @@ def _measure(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabula
     )
     new_tokens = b * settings.new_tokens
     lengths = src_mask.sum(1).tolist()
-    where = f"sources of {min(lengths)}-{max(lengths)} tokens"
+    where = f"source of {lengths[0]} tokens" if b == 1 else (
+        f"sources of {min(lengths)}-{max(lengths)} tokens")
     figures = [throughput_figure(
         f"decode.greedy.b{b}.{p}", f"Greedy decoding with KV cache, batch {b} ({p})", new_tokens,
         "tok/s", timing.times["cached"], "full recomputation",

@@ -105,7 +105,7 @@ def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path
         work_dir=work_dir,
         repeats=repeats,
         budget_s=budget,
-        train_batches=2 if args.quick else 8 if cuda else 3,
+        train_batches=8 if cuda else 2,
         new_tokens=16 if args.quick else 64,
         precisions=("fp32", "bf16") if cuda else ("fp32",),
         peak_tflops=args.peak_tflops,

@@ -1,7 +1,8 @@
 """Training throughput: the handwritten Transformer against `torch.nn.Transformer`, and the GRU.
 
 A training step is what the training loop does per batch: forward, label-smoothed cross-entropy
-over the real target tokens, backward, gradient clipping, AdamW step. Throughput is target
+over the real target tokens, backward, gradient clipping, and a step of the loop's own AdamW
+(`seq2seq.training.optim.build_optimizer`, so a change there shows here). Throughput is target
 tokens (the non-pad positions of `tgt_out`, which the loss is computed on) per second over a
 pass through the same few bucketed batches for every model.
 
@@ -14,8 +15,8 @@ recommends for speed: `batch_first=True` and the `tgt_is_causal` hint.
 
 Per-parameter comparison: "parameter-tokens per second" = tokens/s x parameters. A forward and
 backward pass costs about 6 FLOPs per parameter per token (Kaplan et al., 2020), so 6 x this
-figure approximates the arithmetic each model gets out of the machine; the Transformer's
-parallel layers should turn hardware into model work better than the GRU's sequential steps.
+figure approximates the arithmetic each model gets out of the machine: whether its layers keep
+the hardware busy (large matrix products) or leave it waiting (sequential steps, small ops).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.harness import Figure, throughput_figure, time_in_turns
+from benchmarks.harness import Figure, Timing, throughput_figure, time_in_turns
 from benchmarks.workload import Settings, autocast, examples, training_batches
 from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
+from seq2seq.training.optim import build_optimizer
 
 # Dense bf16 tensor-core peaks in TFLOP/s (vendor datasheets, without sparsity), matched in
 # order against torch.cuda.get_device_name(); --peak-tflops overrides.
@@ -45,6 +47,7 @@ GPU_BF16_PEAK_TFLOPS = (
     ("H200", 989.0),
     ("A100", 312.0),
     ("L40S", 362.0),
+    ("L40", 181.0),
     ("L4", 121.0),
 )
 
@@ -88,10 +91,9 @@ class ReferenceTransformer(nn.Module):
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """src (B, S), src_mask (B, S) True on real tokens, tgt_in (B, T) -> (B, T, V)."""
-        padding = ~src_mask  # torch's key padding masks are True on padding
-        causal = nn.Transformer.generate_square_subsequent_mask(
-            tgt_in.size(1), device=src.device, dtype=self.pe.dtype
-        )
+        padding = ~src_mask  # torch's boolean masks are True where attending is NOT allowed
+        T = tgt_in.size(1)
+        causal = torch.ones(T, T, dtype=torch.bool, device=src.device).triu(1)
         h = self.transformer(
             self.embed_positions(src), self.embed_positions(tgt_in), tgt_mask=causal,
             src_key_padding_mask=padding, memory_key_padding_mask=padding, tgt_is_causal=True,
@@ -106,11 +108,8 @@ def num_parameters(model: nn.Module) -> int:
 def make_step(
     model: nn.Module, train: TrainConfig, pad_id: int, settings: Settings, precision: str
 ) -> Callable[[Batch], None]:
-    """One optimisation step on a batch, as the training loop takes it."""
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=train.lr, betas=(train.adam_beta1, train.adam_beta2),
-        weight_decay=train.weight_decay,
-    )
+    """One optimisation step on a batch, as the training loop takes it (its AdamW groups)."""
+    optimizer = build_optimizer(model, train)
 
     def step(batch: Batch) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -147,7 +146,7 @@ def gpu_peak_tflops(settings: Settings) -> tuple[float | None, str]:
     name = torch.cuda.get_device_name(settings.device)
     for key, tflops in GPU_BF16_PEAK_TFLOPS:
         if key in name:
-            return tflops, f"{name} dense bf16 peak"
+            return tflops, f"{name}'s dense bf16 peak"
     return None, f"{name}: unknown peak (pass --peak-tflops)"
 
 
@@ -198,7 +197,7 @@ def _pass(step: Callable[[Batch], None], batches: list[Batch]) -> Callable[[], N
     return run_pass
 
 
-def _figures(timing, precision: str, tokens: int, note: str, ours: nn.Module,
+def _figures(timing: Timing, precision: str, tokens: int, note: str, ours: nn.Module,
              reference: nn.Module, gru: nn.Module, flops: int, settings: Settings) -> list[Figure]:
     times, memory = timing.times, timing.peak_mib
     p = precision
@@ -224,17 +223,19 @@ def _figures(timing, precision: str, tokens: int, note: str, ours: nn.Module,
              f"{params_ours / 1e6:.1f}M); x 6 ~ training FLOP/s",
         details={"params": params_gru, "reference_params": params_ours},
     ))
-    peak, peak_source = gpu_peak_tflops(settings)
     achieved = throughput_figure(
         f"train.transformer.{p}.tflops", f"Transformer training FLOP rate ({p})", flops / 1e12,
         "TFLOP/s", times["transformer"],
         note="matmul + attention FLOPs of forward and backward counted by FlopCounterMode on "
-             "padded shapes" + (f"; ratio = model FLOPs utilisation against {peak_source}"
-                                if peak and p == "bf16" else ""),
+             "padded shapes",
         details={"flops_per_pass": flops},
     )
-    if peak and p == "bf16":
+    peak, peak_source = gpu_peak_tflops(settings)
+    if p == "bf16" and peak:  # model FLOPs utilisation
         achieved.reference, achieved.reference_value = peak_source, peak
+        achieved.note += f"; ratio = model FLOPs utilisation (MFU) against the {peak_source}"
+    elif p == "bf16" and peak_source:
+        achieved.note += f"; no MFU: {peak_source}"
     figures.append(achieved)
     for name, label, reference, reference_label in (
         ("transformer", "Transformer", "nn.Transformer", "nn.Transformer"),
