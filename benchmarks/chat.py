@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shlex
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from benchmarks.harness import Figure, Process, median_figure, run_process
 from benchmarks.workload import FIXTURE_CORPUS, ROOT, Settings
+from seq2seq.errors import UserError
 from seq2seq.training import TrainOptions, train
 
 THROWAWAY_STEPS = 2
@@ -60,8 +62,9 @@ def run(settings: Settings) -> list[Figure]:
         for name in commands if repeat % 2 == 0 else reversed(commands):
             process = run_process(commands[name], stdin=PROMPT, cwd=ROOT)
             if process.returncode != 0 or (name == "chat" and not process.stdout.strip()):
-                tail = process.stderr.strip().splitlines()[-1:] or ["no output"]
-                raise RuntimeError(f"{name} failed (exit {process.returncode}): {tail[0]}")
+                last = (process.stderr.strip().splitlines() or ["no output"])[-1]
+                raise UserError(f"{shlex.join(commands[name][1:])} failed "
+                                f"(exit {process.returncode}): {last}")
             if repeat >= warmup:
                 results[name].append(process)
     chat, torch_only = results["chat"], results["import torch"]

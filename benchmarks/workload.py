@@ -3,9 +3,10 @@
 With `--corpus` the examples are the training split of that corpus, prepared by the project's
 own pipeline (`seq2seq.data.prepare_data`, cached in the run's temporary folder). Without it
 they are synthetic: random token ids whose lengths are drawn from a fixed distribution shaped
-like the Cornell exchanges (see `SYNTHETIC_LENGTHS`), so the batches look like real ones
-without touching any data. Either way batches are cut by `seq2seq.batching` with the training
-config's token budget, exactly as training cuts them.
+like the Cornell exchanges (see `SYNTHETIC_MEDIAN`), so the batches look like real ones
+without touching any data. Either way batches are cut by `seq2seq.batching` with the
+Transformer training config's token budget, exactly as training cuts them, and every model
+(the GRU too) is timed on the same batches.
 """
 
 from __future__ import annotations
