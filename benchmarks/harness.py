@@ -2,8 +2,9 @@
 
 Timing follows the usual recipe (timeit, torch.utils.benchmark): warm-up runs that are thrown
 away, then several repeats of which the median is reported, because the median ignores the odd
-repeat slowed down by another process. A figure and its reference are timed in turns (A B B A
-A B ...) in the same process, so a change of machine load hits both and the ratio stays fair.
+repeat slowed down by another process. A figure and its reference are timed in turns (A B, B A,
+A B ...) in the same process, so a change of machine load hits both, and their ratio is the
+median of the per-round ratios.
 
 Peak memory is measured per section rather than per process:
 - CUDA: `torch.cuda.max_memory_allocated` after `reset_peak_memory_stats` (exact, tensors only).
@@ -277,8 +278,11 @@ def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
 class Figure:
     """One measured figure, optionally against a reference measured in the same process.
 
-    `ratio` is value / reference_value; `goal` is a bound on that ratio, e.g. (">=", 1.0).
-    `samples` are the per-repeat values the median `value` was taken from.
+    `samples` are the per-repeat values the median `value` was taken from. When the reference
+    was timed in the same rounds (as many `reference_samples`, each taken right before or after
+    its sample), `ratio` is the median of the per-round ratios, which cancels load changes
+    between rounds; otherwise it is value / reference_value. `goal` bounds the ratio, e.g.
+    (">=", 1.0).
     """
 
     name: str
@@ -297,6 +301,10 @@ class Figure:
     def ratio(self) -> float | None:
         if self.reference_value is None or self.reference_value == 0:
             return None
+        if self.samples and len(self.samples) == len(self.reference_samples):
+            return statistics.median(
+                s / r for s, r in zip(self.samples, self.reference_samples, strict=True)
+            )
         return self.value / self.reference_value
 
     @property

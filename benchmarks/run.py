@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=None,
                         metavar="NAME", help=f"run only these sections: {', '.join(SECTIONS)}")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per figure at most (default: 2 quick, 3 CPU, 5 CUDA)")
+                        help="timed repeats per figure at most (default: 2 with --quick, else 5)")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                         help="start no further repeat of a measurement after this many seconds "
                              "(default: 60 on CPU, none with --quick or on CUDA)")
@@ -89,7 +89,7 @@ def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path
         if path is not None and not path.exists():
             raise UserError(f"{flag} {path}: no such file or folder")
     cuda = device.type == "cuda"
-    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5 if cuda else 3)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
     if repeats < 1:
         raise UserError(f"--repeats {repeats}: must be at least 1")
     budget = args.budget if args.budget is not None else (None if args.quick or cuda else 60.0)

@@ -91,6 +91,10 @@ def test_figure_ratio_and_goal():
     smaller = Figure("y", "y", 2.0, "s", "ref", 1.0, goal=("<=", 1.5))
     assert smaller.goal_met is False
     assert Figure("z", "z", 1.0, "s").ratio is None
+    # timed in the same rounds: the median of the per-round ratios (1, 4, 1), not 20 / 10
+    paired = Figure("p", "p", 20.0, "tok/s", "ref", 10.0, samples=[10, 20, 30],
+                    reference_samples=[10, 5, 30])
+    assert paired.ratio == pytest.approx(1.0)
     table = format_table([faster, smaller], machine_info(torch.device("cpu")), "t")
     assert "3.00x" in table and "MISSED" in table
 
