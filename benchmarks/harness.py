@@ -80,7 +80,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 def describe_machine(info: dict[str, Any]) -> str:
     """One line naming the machine, for the table header."""
     parts = [
-        f"{info['cpu']}, {info['usable_cores']} cores ({info['torch_threads']} torch threads)",
+        f"{info['cpu']}, {info['usable_cores']} cores, torch threads: {info['torch_threads']}",
     ]
     if info["gpu"]:
         parts.append(f"GPU {info['gpu']} (CUDA {info['cuda']})")

@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.json or ROOT / "benchmarks" / "results" / (
         f"{device.type}{'-quick' if args.quick else ''}.json"
     )
-    machine = machine_info(device)
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="seq2seq-bench-") as work_dir:
         settings = make_settings(args, device, Path(work_dir))
+        machine = machine_info(device)  # after --threads took effect
         torch.manual_seed(settings.seed)
         for name in sections:
             print(f"[{name}] running ...", file=sys.stderr, flush=True)
