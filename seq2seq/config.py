@@ -270,13 +270,17 @@ SECTIONS = ("model", "data", "train", "decode")
 def config_from_dict(raw: dict[str, Any], arch: str | None = None) -> Config:
     """Build and validate a `Config` from plain data (a parsed YAML file or a checkpoint)."""
     check(isinstance(raw, dict), "config", "the file must hold a mapping of sections")
-    raw = {section: dict(values or {}) for section, values in raw.items()}
-    for section in raw:
+    for section, values in raw.items():
         if section not in SECTIONS:
             known = ", ".join(SECTIONS)
             raise ConfigError(f"config: {section}: unknown section (known: {known})")
+        check(
+            values is None or isinstance(values, dict),
+            section,
+            f"must be a mapping, got {type(values).__name__}",
+        )
+    raw = {section: dict(values or {}) for section, values in raw.items()}
     model = raw.setdefault("model", {})
-    check(isinstance(model, dict), "model", "must be a mapping")
     file_arch = model.get("arch")
     if arch is not None and file_arch is not None and file_arch != arch:
         raise ConfigError(

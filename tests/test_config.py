@@ -114,3 +114,9 @@ def test_saved_config_round_trips(tmp_path: Path) -> None:
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
     assert config_from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("value", [5, [1, 2], "gru"])
+def test_a_section_that_is_not_a_mapping_names_the_section(value) -> None:
+    with pytest.raises(ConfigError, match="config: data: must be a mapping"):
+        config_from_dict({"model": {"arch": "gru"}, "data": value})
