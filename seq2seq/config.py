@@ -258,7 +258,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if section not in SECTIONS:
             known = ", ".join(SECTIONS)
             raise ConfigError(f"--set {text}: unknown section {section!r} (known: {known})")
-        raw.setdefault(section, {})
+        if raw.get(section) is None:  # absent, or an empty `section:` line in the file
+            raw[section] = {}
         check(isinstance(raw[section], dict), section, "must be a mapping")
         raw[section][key] = value
     return raw

@@ -120,3 +120,9 @@ def test_saved_config_round_trips(tmp_path: Path) -> None:
 def test_a_section_that_is_not_a_mapping_names_the_section(value) -> None:
     with pytest.raises(ConfigError, match="config: data: must be a mapping"):
         config_from_dict({"model": {"arch": "gru"}, "data": value})
+
+
+def test_overrides_fill_a_section_left_empty_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  arch: gru\ndata:\n")
+    assert load_config(path, ["data.vocab_size=200"]).data.vocab_size == 200
