@@ -37,15 +37,36 @@ def masked_cross_entropy(
         logging: comparable whatever eps); divide by the number of real target tokens for the
         means per token.
     """
-    log_probs = F.log_softmax(logits.float(), dim=-1)  # (B, T, V) float32 even under autocast
-    real = target != pad_id  # (B, T)
-    nll = -log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    nll_sum = nll.masked_fill(~real, 0.0).sum()
+    log_probs, nll, real = token_nll(logits, target, pad_id)
+    nll_sum = nll.sum()
     if label_smoothing == 0.0:
         return nll_sum, nll_sum.detach()
     uniform = -log_probs.mean(dim=-1)  # (B, T)
     objective = (1.0 - label_smoothing) * nll + label_smoothing * uniform
     return objective.masked_fill(~real, 0.0).sum(), nll_sum.detach()
+
+
+def token_nll(logits: Tensor, target: Tensor, pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(B, T, V) float32 log-probabilities, (B, T) NLL of each target token (0 on padding)
+    and the (B, T) mask of real tokens."""
+    log_probs = F.log_softmax(logits.float(), dim=-1)  # (B, T, V) float32 even under autocast
+    real = target != pad_id  # (B, T)
+    nll = -log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return log_probs, nll.masked_fill(~real, 0.0), real
+
+
+def example_scores(logits: Tensor, target: Tensor, pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-example sums of plain NLL, correct argmax predictions and real target tokens.
+
+    Args:
+        logits: (B, T, V) next-token logits; target: (B, T) gold ids, `pad_id` on padding.
+
+    Returns:
+        Three (B,) tensors on the logits' device (no host sync: the caller copies them once).
+    """
+    _, nll, real = token_nll(logits, target, pad_id)
+    correct = (logits.argmax(dim=-1) == target) & real
+    return nll.sum(dim=1), correct.sum(dim=1), real.sum(dim=1)
 
 
 def correct_tokens(logits: Tensor, target: Tensor, pad_id: int) -> tuple[int, int]:

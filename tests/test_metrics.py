@@ -9,7 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.metrics import Accumulator, correct_tokens, masked_cross_entropy, perplexity
+from seq2seq.metrics import (
+    Accumulator,
+    correct_tokens,
+    example_scores,
+    masked_cross_entropy,
+    perplexity,
+)
 
 PAD = 0
 
@@ -75,3 +81,14 @@ def test_accumulator_weights_batches_by_real_tokens(batch) -> None:
 def test_perplexity_of_a_diverged_loss_is_large_but_finite() -> None:
     assert perplexity(math.log(7.0)) == pytest.approx(7.0)
     assert math.isfinite(perplexity(1e6))
+
+
+def test_example_scores_are_the_batch_metrics_row_by_row(batch) -> None:
+    logits, target = batch
+    nll, correct, tokens = example_scores(logits, target, PAD)
+    for row in range(target.size(0)):
+        _, row_nll = masked_cross_entropy(logits[row : row + 1], target[row : row + 1], PAD)
+        assert nll[row].item() == pytest.approx(row_nll.item())
+        assert (int(correct[row]), int(tokens[row])) == correct_tokens(
+            logits[row : row + 1], target[row : row + 1], PAD
+        )

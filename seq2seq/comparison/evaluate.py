@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from seq2seq.batching import collate, make_batches
 from seq2seq.decoding import greedy
-from seq2seq.metrics import correct_tokens, masked_cross_entropy
+from seq2seq.metrics import example_scores
 from seq2seq.models import Seq2SeqModel
 from seq2seq.tokenizer import Tokenizer
 
@@ -83,12 +83,9 @@ def teacher_forced(
             batch = collate([src[i] for i in index], [tgt[i] for i in index], **specials)
             batch = batch.to(model.device)
             logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-            # One row at a time through the shared loss: per-example sums for the bootstrap.
-            for row, i in enumerate(index):
-                row_logits, row_target = logits[row : row + 1], batch.tgt_out[row : row + 1]
-                _, nll = masked_cross_entropy(row_logits, row_target, tokenizer.pad_id)
-                hits, tokens = correct_tokens(row_logits, row_target, tokenizer.pad_id)
-                nll_sum[i], n_tokens[i], correct[i] = float(nll), tokens, hits
+            # Per-example sums for the bootstrap, copied to the host once per batch.
+            sums = example_scores(logits, batch.tgt_out, tokenizer.pad_id)
+            nll_sum[index], correct[index], n_tokens[index] = (s.cpu().numpy() for s in sums)
     return TeacherForced(nll_sum, n_tokens, correct)
 
 
