@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from seq2seq.comparison.pipeline import SPLITS, Options, compare
@@ -12,6 +11,7 @@ from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.errors import UserError
 from seq2seq.training.device import Distributed, resolve_device
+from seq2seq.training.run import new_run_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,7 +63,7 @@ def options_from(args: argparse.Namespace) -> Options:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = options_from(args)
-    out_dir = Path(args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}")
+    out_dir = Path(args.out) if args.out else new_run_dir("compare")
     comparison, images = compare(options, out_dir)
     print(summary(comparison))
     md_path, _ = write_reports(comparison, out_dir)
