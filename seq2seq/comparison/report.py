@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seq2seq.comparison.results import Comparison, Sample
+from seq2seq.comparison.results import Comparison, RunResult, Sample
 
 CONFIDENCE_LABEL = "95% CI"
 
@@ -72,6 +72,11 @@ def samples_table(labels: list[str], samples: list[Sample]) -> str:
     return table(header, rows)
 
 
+def top_replies_table(run: RunResult) -> str:
+    """A run's most frequent replies with their counts."""
+    return table(["count", "reply"], [[str(c), cell(r)] for r, c in run.top_replies])
+
+
 def markdown(comparison: Comparison) -> str:
     """The whole report.md."""
     setup = comparison.setup
@@ -95,7 +100,7 @@ def markdown(comparison: Comparison) -> str:
     lines += ["## Most frequent replies", ""]
     for run in comparison.runs:
         lines += [f"### {run.label}", ""]
-        lines += [table(["count", "reply"], [[str(c), cell(r)] for r, c in run.top_replies]), ""]
+        lines += [top_replies_table(run), ""]
     lines += ["## Samples (greedy)", "", samples_table(comparison.labels, comparison.samples), ""]
     return "\n".join(lines)
 

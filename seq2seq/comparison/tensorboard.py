@@ -15,7 +15,7 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
 from seq2seq.comparison.attention import AttentionImage
-from seq2seq.comparison.report import samples_table, summary, table
+from seq2seq.comparison.report import samples_table, summary, top_replies_table
 from seq2seq.comparison.results import Comparison
 
 SAMPLES_FOLDER = "samples"
@@ -39,8 +39,7 @@ def write_tensorboard(
                        for m in comparison.metrics()}
             # run_name "." keeps the hparams in this run's folder instead of a timestamped one.
             writer.add_hparams(hparams, metrics, run_name=".", global_step=run.step)
-            rows = [[str(count), reply.replace("|", "\\|")] for reply, count in run.top_replies]
-            writer.add_text("compare/top_replies", table(["count", "reply"], rows), run.step)
+            writer.add_text("compare/top_replies", top_replies_table(run), run.step)
             for image in images.get(run.label, []):
                 writer.add_image(image.tag, image.image, run.step, dataformats="HWC")
     with SummaryWriter(log_dir=str(out_dir / SAMPLES_FOLDER)) as writer:
