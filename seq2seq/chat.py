@@ -100,6 +100,9 @@ def check_device(name: str) -> str:
     }
     if not available.get(device.type, False):
         raise UserError(f"--device {name}: not available on this machine (try --device cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise UserError(f"--device {name}: only {count} CUDA GPU(s) are visible")
     return name
 
 

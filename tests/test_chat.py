@@ -146,6 +146,14 @@ def test_load_bots_rejects_other_sections_and_unknown_devices(runs):
             chat.load_bots([str(runs["gru"])], device, [])
 
 
+def test_a_gpu_index_beyond_the_visible_gpus_is_a_user_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert chat.check_device("cuda:0") == "cuda:0"
+    with pytest.raises(UserError, match="only 1 CUDA GPU"):
+        chat.check_device("cuda:1")
+
+
 def test_the_chat_path_imports_no_training_or_plotting_libraries():
     code = (
         "import sys, seq2seq.chat; "
