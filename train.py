@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from seq2seq.config import load_config
 from seq2seq.errors import UserError, run_cli
 from seq2seq.models import ARCHITECTURES
 from seq2seq.training import TrainOptions, train
+from seq2seq.training.device import set_threads
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -79,10 +78,7 @@ def main() -> int:
     config = load_config(config_path, overrides, arch=args.model)  # before any data is touched
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget {args.time_budget}: must be a positive number of minutes")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads {args.threads}: must be >= 1")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     result = train(config, args.corpus, TrainOptions(
         run_dir=args.run_dir, resume=args.resume, device=args.device,
         time_budget=args.time_budget, config_path=config_path, configs_dir=CONFIGS,

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 from benchmarks.harness import Figure, format_table, machine_info, write_json  # noqa: E402
 from benchmarks.workload import Settings  # noqa: E402
 from seq2seq.errors import UserError, run_cli  # noqa: E402
+from seq2seq.training.device import set_threads  # noqa: E402
 
 # section name -> the module of benchmarks/ whose run(settings) -> list[Figure] measures it
 SECTIONS = ("training", "decoding", "data", "chat")
@@ -93,10 +94,7 @@ def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path
     if repeats < 1:
         raise UserError(f"--repeats {repeats}: must be at least 1")
     budget = args.budget if args.budget is not None else (None if args.quick or cuda else 60.0)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads {args.threads}: must be at least 1")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     return Settings(
         device=device,
         quick=args.quick,

@@ -17,7 +17,13 @@ from seq2seq.errors import UserError
 from seq2seq.models import build_model
 from seq2seq.training import TrainingDiverged
 from seq2seq.training import loop as training_loop
-from seq2seq.training.device import Distributed, Precision, preserved_rng, resolve_device
+from seq2seq.training.device import (
+    Distributed,
+    Precision,
+    preserved_rng,
+    resolve_device,
+    set_threads,
+)
 from seq2seq.training.optim import lr_factor, parameter_groups, teacher_forcing_ratio
 
 TAGS = {
@@ -270,6 +276,19 @@ def test_devices_resolve_or_fail_with_one_line() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             resolve_device("cuda:0", one)
+
+
+def test_threads_flag_sets_torch_threads_or_fails_with_one_line() -> None:
+    before = torch.get_num_threads()
+    try:
+        set_threads(None)
+        assert torch.get_num_threads() == before
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(UserError, match="--threads 0: must be >= 1"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("setting", ["auto", "fp32", "bf16", "fp16"])
