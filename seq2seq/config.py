@@ -176,6 +176,15 @@ class Config:
         self.data.validate()
         self.train.validate()
         self.decode.validate()
+        if getattr(self.model, "teacher_forcing_only", False):  # here, not at the first step
+            train = self.train
+            final = train.teacher_forcing_final if train.teacher_forcing_decay_steps else 1.0
+            key = "teacher_forcing" if train.teacher_forcing != 1.0 else "teacher_forcing_final"
+            check(
+                train.teacher_forcing == final == 1.0,
+                f"train.{key}",
+                f"model.arch={self.model.arch} trains with teacher forcing only; set it to 1.0",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

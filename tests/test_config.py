@@ -126,3 +126,19 @@ def test_overrides_fill_a_section_left_empty_in_the_file(tmp_path: Path) -> None
     path = tmp_path / "config.yaml"
     path.write_text("model:\n  arch: gru\ndata:\n")
     assert load_config(path, ["data.vocab_size=200"]).data.vocab_size == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["train.teacher_forcing=0.5"], "train.teacher_forcing"),
+        (["train.teacher_forcing_final=0.5", "train.teacher_forcing_decay_steps=100"],
+         "train.teacher_forcing_final"),
+    ],
+)
+def test_a_transformer_config_with_scheduled_sampling_is_rejected_at_load(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(CONFIGS / "tiny-transformer.yaml", overrides)
+    assert load_config(CONFIGS / "tiny-gru.yaml", overrides).train.teacher_forcing <= 1.0
+    # without decay steps the final ratio is never used
+    load_config(CONFIGS / "tiny-transformer.yaml", ["train.teacher_forcing_final=0.5"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,8 @@ class TransformerConfig:
     max_len: int = 256  # longest sequence the positional encoding covers
     tie_embeddings: bool = True  # output projection shares the source/target embedding
     attention: str = "fused"  # fused (torch's scaled_dot_product_attention) or manual
+    # Not a config key: `Config.validate` rejects train.teacher_forcing below 1.0 for this model.
+    teacher_forcing_only: ClassVar[bool] = True
 
     def validate(self) -> None:
         for key in ("d_model", "n_heads", "n_layers", "d_ff", "max_len"):
