@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -142,7 +141,7 @@ class Trainer:
         self.best_valid_loss, self.bad_evals = math.inf, 0
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
-        self.interval, self.batches = Interval(), None
+        self.interval = Interval()
         if world.enabled:
             torch.manual_seed(train.seed + world.rank)  # different dropout on every process
         if payload is not None:
@@ -201,7 +200,7 @@ class Trainer:
             with StopOnSignal() as self.stop:
                 while not (reason := self.stop_reason()):
                     self.train_step()
-                    if self.position >= len(self.epoch_batches()):
+                    if self.position >= len(self.data.batches(self.epoch)):
                         self.end_epoch()
                 self.finish(reason)
         finally:
@@ -226,17 +225,11 @@ class Trainer:
         index = devices.agree_max(STOP_REASONS.index(reason), self.world, self.device)
         return STOP_REASONS[index]
 
-    def epoch_batches(self) -> list[np.ndarray]:
-        """The current epoch's batches (computed once per epoch)."""
-        if self.batches is None:
-            self.batches = self.data.batches(self.epoch)
-        return self.batches
-
     def train_step(self) -> None:
         """One optimizer update over `train.grad_accum` batches (or a skipped one)."""
         start = time.perf_counter()
         train = self.config.train
-        group = self.epoch_batches()[self.position : self.position + train.grad_accum]
+        group = self.data.batches(self.epoch)[self.position : self.position + train.grad_accum]
         batches = [self.data.collate(self.data.train, indices).to(self.device) for indices in group]
         targets = sum(batch.num_targets for batch in batches)
         ratio = teacher_forcing_ratio(self.step, train)
@@ -320,7 +313,6 @@ class Trainer:
         """Move to the next epoch's batches and validate (unless this step just did)."""
         self.epoch += 1
         self.position = 0
-        self.batches = None
         if self.last_eval_step != self.step:
             self.evaluate()
 
