@@ -1,8 +1,9 @@
 """Training throughput: the handwritten Transformer against `torch.nn.Transformer`, and the GRU.
 
-A training step is what the training loop does per batch: forward, label-smoothed cross-entropy
-over the real target tokens, backward, gradient clipping, and a step of the loop's own AdamW
-(`seq2seq.training.optim.build_optimizer`, so a change there shows here). Throughput is target
+A training step is what the training loop does per batch: forward, its label-smoothed
+cross-entropy over the real target tokens (`seq2seq.metrics.masked_cross_entropy`), backward,
+gradient clipping, and a step of its AdamW (`seq2seq.training.optim.build_optimizer`), so a
+change to either shows here. Throughput is target
 tokens (the non-pad positions of `tgt_out`, which the loss is computed on) per second over a
 pass through the same few bucketed batches for every model.
 
@@ -26,7 +27,6 @@ import warnings
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -34,6 +34,7 @@ from benchmarks.harness import Figure, Timing, throughput_figure, time_in_turns
 from benchmarks.workload import Settings, autocast, examples, training_batches
 from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
+from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
 from seq2seq.training.optim import build_optimizer
@@ -108,18 +109,15 @@ def num_parameters(model: nn.Module) -> int:
 def make_step(
     model: nn.Module, train: TrainConfig, pad_id: int, settings: Settings, precision: str
 ) -> Callable[[Batch], None]:
-    """One optimisation step on a batch, as the training loop takes it (its AdamW groups)."""
+    """One optimisation step on a batch, as the training loop takes it (its loss and AdamW)."""
     optimizer = build_optimizer(model, train)
 
     def step(batch: Batch) -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(settings.device, precision):
             logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-        loss = F.cross_entropy(
-            logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=pad_id,
-            label_smoothing=train.label_smoothing,
-        )
-        loss.backward()
+        objective, _ = masked_cross_entropy(logits, batch.tgt_out, pad_id, train.label_smoothing)
+        (objective / batch.num_targets).backward()
         if train.clip_norm > 0:
             nn.utils.clip_grad_norm_(model.parameters(), train.clip_norm)
         optimizer.step()
