@@ -142,10 +142,12 @@ class Trainer:
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
         self.interval = Interval()
-        if world.enabled:
-            torch.manual_seed(train.seed + world.rank)  # different dropout on every process
         if payload is not None:
             self.restore(payload)
+        if world.enabled:
+            # Different dropout on every process. A checkpoint holds rank 0's random state, which
+            # restore() gave every process, so a resumed run derives fresh seeds from its step.
+            torch.manual_seed(train.seed + world.rank + world.world_size * self.step)
 
         self.model = self.raw_model
         if train.compile:
