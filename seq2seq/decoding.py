@@ -108,9 +108,9 @@ class Rules:
     bos_id: int
     eos_id: int
     pad_id: int
-    min_len: int = 0
-    repetition_penalty: float = 1.0
-    no_repeat_ngram: int = 0
+    min_len: int
+    repetition_penalty: float
+    no_repeat_ngram: int
 
 
 # --- logits processors shared by every strategy ---------------------------------------------
