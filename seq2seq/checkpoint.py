@@ -7,13 +7,15 @@ strings, bytes, lists, tuples and dicts only, so loading a file never runs code 
     config           the resolved `Config` as a plain dict (`Config.to_dict()`)
     model            the model's state_dict
     tokenizer        {"model": sentencepiece bytes, "normalize": str, "fingerprint": str}
-    optimizer, scheduler, scaler     their state_dicts (resuming only)
+    optimizer, scheduler, scaler     their state_dicts (resuming only: absent from the
+                                     weights-only selected.pt and step-<N>.pt snapshots)
     step, epoch, data_position       optimizer updates so far; batches consumed in this epoch
     best_valid_loss, bad_evals       early stopping
     rng              {"torch", "cuda", "python", "numpy"} generator states
     metrics          the latest validation metrics
     corpus, train_seconds            where the data came from; training time so far
     nonfinite_steps                  updates skipped for a non-finite loss or gradient
+    selection                        the state of the train.select rule
 
 `chat.py` and `compare.py` rebuild a model from the file alone with `load_trained` (nanoGPT's
 `sample.py` does the same from its `ckpt.pt`).
@@ -37,6 +39,22 @@ FORMAT = "seq2seq-chatbots/1"
 REQUIRED_KEYS = ("format", "config", "model", "tokenizer", "step")
 BEST = "best.pt"
 LAST = "last.pt"
+SELECTED = "selected.pt"  # written by a run with train.select other than "loss"
+SNAPSHOT_PREFIX = "step-"  # weights-only snapshots: step-<N>.pt (train.keep_checkpoints)
+
+
+def snapshot_name(step: int) -> str:
+    return f"{SNAPSHOT_PREFIX}{step}.pt"
+
+
+def snapshot_steps(run_dir: str | Path) -> list[int]:
+    """The steps of the snapshots in a run folder, in ascending order."""
+    steps = []
+    for path in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*.pt"):
+        number = path.stem[len(SNAPSHOT_PREFIX) :]
+        if number.isdigit():
+            steps.append(int(number))
+    return sorted(steps)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -116,13 +134,14 @@ class Trained:
 
 
 def checkpoint_path(path_or_run_dir: str | Path) -> Path:
-    """A checkpoint file, or a run folder's best.pt (falling back to last.pt)."""
+    """A checkpoint file, or the one a run folder offers: selected.pt (written when
+    train.select is not "loss"), else best.pt, else last.pt."""
     path = Path(path_or_run_dir)
     if not path.is_dir():
         if not path.exists():
             raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
         return path
-    for name in (BEST, LAST):
+    for name in (SELECTED, BEST, LAST):
         if (path / name).is_file():
             return path / name
     raise UserError(
@@ -151,10 +170,10 @@ def tokenizer_of(payload: dict[str, Any], path: Path) -> Tokenizer:
 
 
 def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> Trained:
-    """Rebuild a trained model from a checkpoint file or a run folder (its best.pt).
+    """Rebuild a trained model from a checkpoint file or a run folder.
 
     Args:
-        path_or_run_dir: a `.pt` file, or a run folder (best.pt, else last.pt).
+        path_or_run_dir: a `.pt` file, or a run folder (its `checkpoint_path`).
         device: where to put the model.
 
     Returns:

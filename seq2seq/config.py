@@ -30,6 +30,7 @@ NORMALIZATIONS = ("raw", "tutorial")
 TOKENIZER_TYPES = ("unigram", "bpe")
 SCHEDULES = ("inverse_sqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SELECTIONS = ("loss", "diverse")
 STRATEGIES = ("greedy", "beam", "sample")
 MIN_VOCAB_SIZE = 100
 
@@ -107,6 +108,10 @@ class TrainConfig:
     log_interval: int = 50
     patience: int = 5  # stop after this many validations without a better loss (0: never)
     num_sample_prompts: int = 8  # validation prompts decoded greedily and logged as text
+    diversity_prompts: int = 500  # validation prompts decoded greedily for valid/distinct_2 etc.
+    keep_checkpoints: int = 0  # weights-only step-<N>.pt snapshots kept, spread over the run
+    select: str = "loss"  # which checkpoint chat/compare use and early stopping watches
+    select_margin: float = 0.1  # "diverse": perplexity within this fraction of the best
     max_nonfinite_steps: int = 20  # consecutive non-finite steps that stop the run
     precision: str = "auto"  # auto: bf16 on CUDA where supported, else fp16; fp32 on CPU
     compile: bool = False
@@ -117,7 +122,7 @@ class TrainConfig:
                     "log_interval"):
             check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         for key in ("max_steps", "warmup_steps", "patience", "num_sample_prompts",
-                    "teacher_forcing_decay_steps"):
+                    "teacher_forcing_decay_steps", "diversity_prompts"):
             check(getattr(self, key) >= 0, f"train.{key}", "must be >= 0")
         check(self.max_nonfinite_steps >= 1, "train.max_nonfinite_steps", "must be >= 1")
         check(self.lr > 0, "train.lr", "must be > 0")
@@ -132,6 +137,16 @@ class TrainConfig:
             value = getattr(self, key)
             check(0.0 <= value <= 1.0, f"train.{key}", f"{value} must be in [0, 1]")
         check_choice(self.precision, PRECISIONS, "train.precision")
+        check(
+            self.keep_checkpoints == 0 or self.keep_checkpoints >= 2,
+            "train.keep_checkpoints", "must be 0 (none) or >= 2 (the first and the latest)",
+        )
+        check_choice(self.select, SELECTIONS, "train.select")
+        check(self.select_margin >= 0, "train.select_margin", "must be >= 0")
+        check(
+            self.select == "loss" or self.diversity_prompts > 0,
+            "train.diversity_prompts", "must be > 0 when train.select is 'diverse'",
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.checkpoint import Trained, load_trained
+from seq2seq import diversity
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
@@ -173,12 +174,12 @@ def evaluate_run(
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
     replies = greedy_replies(run.model, tokenizer, examples.src, batches, max_len, label)
     texts = [tokenizer.decode(ids) for ids in replies.tokens]
-    counts = text.reply_counts(texts)
+    counts = diversity.reply_counts(texts)
     result = RunResult(
         label=label, checkpoint=str(run.path), arch=run.config.model.arch, step=run.step,
         parameters=run.model.num_parameters(), n_replies=len(texts),
-        distinct_1=text.distinct_n(texts, 1), distinct_2=text.distinct_n(texts, 2),
-        mean_length=text.mean_length(texts), top1_share=counts.top1_share,
+        distinct_1=diversity.distinct_n(texts, 1), distinct_2=diversity.distinct_n(texts, 2),
+        mean_length=diversity.mean_length(texts), top1_share=counts.top1_share,
         top10_share=counts.top10_share, unique_share=counts.unique_share,
         replies_per_second=replies.per_second, decode_seconds=replies.seconds,
         top_replies=counts.top,

@@ -61,6 +61,16 @@ class TrainingData:
         self.prompts = self.collate(self.valid, np.array(chosen, dtype=np.int64))
         self.prompt_texts = [self.valid.src_text[i] for i in chosen]
         self.gold_texts = [self.valid.tgt_text[i] for i in chosen]
+        # The diversity prompts: spread over the split, the same at every validation and, for
+        # one data config, the same for every model; batched like validation.
+        spread = np.array(
+            sample_indices(self.settings.diversity_prompts, len(self.valid)), dtype=np.int64
+        )
+        groups = make_batches(
+            [len(self.valid.src[i]) for i in spread], [len(self.valid.tgt[i]) for i in spread],
+            max_tokens=self.settings.max_tokens, batch_size=self.settings.batch_size,
+        ) if len(spread) else []
+        self.diversity_batches = [self.collate(self.valid, spread[group]) for group in groups]
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """This process's batches of `epoch` (example indices), a whole number of steps:

@@ -1,8 +1,10 @@
-"""Validation: teacher-forced loss, perplexity and token accuracy, plus a few decoded replies.
+"""Validation: teacher-forced loss, perplexity and token accuracy, the diversity of greedy
+replies to fixed prompts, and a few decoded replies to read.
 
 The validation loss is plain NLL per real target token whatever `train.label_smoothing` is, and
 the GRU is scored with full teacher forcing whatever its training ratio: the numbers of the two
-architectures measure the same thing.
+architectures measure the same thing. The diversity replies are plain greedy (whatever
+`decode.strategy` says), like the comparison's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def validate(
         totals.add(logits, batch.tgt_out, pad_id)
     model.train(was_training)
     return totals.result()
+
+
+@torch.no_grad()
+def diversity_replies(
+    model: Seq2SeqModel, batches: list[Batch], tokenizer: Tokenizer, max_len: int,
+    precision: Precision,
+) -> list[str]:
+    """Greedy replies (text) to the sources of `batches`, in batch order."""
+    config = DecodeConfig(strategy="greedy", max_len=max_len)
+    replies: list[str] = []
+    for batch in batches:
+        batch = batch.to(precision.device)
+        with precision.autocast():
+            result = generate(
+                model, batch.src, batch.src_mask, config,
+                bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
+            )
+        replies.extend(tokenizer.decode(ids) for ids in result.tokens)
+    return replies
 
 
 def sample_indices(count: int, available: int) -> list[int]:

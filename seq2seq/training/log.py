@@ -4,7 +4,10 @@ Both architectures log the same TensorBoard tags, so `tensorboard --logdir runs`
 Transformer run and a GRU run:
 
     train/loss train/ppl train/lr train/grad_norm train/tokens_per_s train/pad_share
-    train/nonfinite_steps valid/loss valid/ppl valid/token_acc    text: samples/valid
+    train/nonfinite_steps valid/loss valid/ppl valid/token_acc
+    valid/distinct_1 valid/distinct_2 valid/distinct_1_ngrams valid/distinct_2_ngrams
+    valid/distinct_replies valid/top_reply_share valid/reply_length
+    text: samples/valid (prompts, replies, gold), replies/valid_top (most frequent replies)
     hparams: the flattened config with the final metrics (hparam/*)
 
 train/* values are means over the steps since the previous log line. train/loss is the plain
@@ -14,8 +17,12 @@ scheduled rate of the parameters without the decoder multiplier; train/grad_norm
 gradient norm before clipping; train/tokens_per_s counts real (non-pad) source and target tokens
 per second of training steps.
 
+The valid/distinct_*, distinct_replies, top_reply_share and reply_length scalars describe the
+greedy replies to `train.diversity_prompts` fixed validation prompts (`seq2seq.diversity`).
+
 metrics.jsonl holds one JSON object per train log line ("kind": "train") and per validation
-("kind": "valid", with its sample replies), so runs can be compared without TensorBoard.
+("kind": "valid", with its sample replies and most frequent replies), so runs can be compared
+without TensorBoard.
 
 In a terminal a tqdm bar shows the loss and tokens/s; when stderr is not a terminal (a log file,
 a batch job) the same numbers come as plain lines on stderr every `train.log_interval` steps.
@@ -134,25 +141,37 @@ class RunLogger:
 
     def valid(
         self, step: int, epoch: int, values: dict[str, float], best: bool,
-        samples: list[tuple[str, str, str]],
+        samples: list[tuple[str, str, str]], top_replies: list[tuple[str, int]],
     ) -> None:
-        """Log validation metrics and the (prompt, reply, gold reply) samples."""
+        """Log validation metrics, the (prompt, reply, gold reply) samples and the most
+        frequent (reply, count) of the diversity prompts."""
         if not self.enabled:
             return
         for key, value in values.items():
             self.writer.add_scalar(f"valid/{key}", value, step)
         if samples:
             self.writer.add_text("samples/valid", samples_markdown(samples), step)
+        if top_replies:
+            self.writer.add_text("replies/valid_top", top_markdown(top_replies), step)
         self.writer.flush()
         self.write_json({
             "kind": "valid", "step": step, "epoch": epoch, **values, "best": best,
             "samples": [{"prompt": p, "reply": r, "gold": g} for p, r, g in samples],
+            "top_replies": [[reply, count] for reply, count in top_replies],
         })
         mark = " (best)" if best else ""
+        diverse = ""
+        if "distinct_2" in values:
+            diverse = (
+                f" | distinct-2 {values['distinct_2']:.3f} | top reply "
+                f"{values['top_reply_share']:.0%} | {values['reply_length']:.1f} words"
+            )
         self.message(
             f"valid step {step} | loss {values['loss']:.4f} | ppl {values['ppl']:.1f} | "
-            f"token acc {values['token_acc']:.3f}{mark}"
+            f"token acc {values['token_acc']:.3f}{diverse}{mark}"
         )
+        if top_replies:
+            self.message(f"  most frequent reply: {shorten(top_replies[0][0])!r}")
         for prompt, reply, _ in samples:
             self.message(f"  {shorten(prompt)} => {shorten(reply)}")
 
@@ -193,6 +212,13 @@ def drop_after(path: Path, step: int) -> None:
 
 def shorten(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def top_markdown(top_replies: list[tuple[str, int]]) -> str:
+    """The most frequent replies as a Markdown table."""
+    rows = ["| reply | count |", "|---|---|"]
+    rows += [f"| {reply.replace('|', chr(92) + '|')} | {count} |" for reply, count in top_replies]
+    return "\n".join(rows)
 
 
 def samples_markdown(samples: list[tuple[str, str, str]]) -> str:

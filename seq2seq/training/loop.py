@@ -9,13 +9,16 @@
         non-finite loss or norm? skip the update, count it, stop after max_nonfinite_steps
         AdamW step, learning-rate schedule step
         every log_interval steps: log;  every eval_interval steps and at each epoch end:
-        validate, decode a few prompts, save last.pt (and best.pt), early stopping
+        validate: loss, diversity of greedy replies to fixed prompts, a few replies to read;
+        save last.pt, best.pt (lowest loss), selected.pt (train.select) and step-<N>.pt
+        snapshots (train.keep_checkpoints); early stopping on the selection rule
 
 Teacher forcing: the Transformer always reads the gold target shifted right; the GRU feeds its
 gold token with probability `ratio`, decayed linearly as `train.teacher_forcing*` say.
 
 A run stops at train.max_steps (when > 0, whatever train.epochs says), else after train.epochs
-epochs, or after train.patience validations without a better loss, or when the time budget of
+epochs, or after train.patience validations that did not change the selected checkpoint (a
+better loss, with the default train.select: loss), or when the time budget of
 training (validation excluded) is spent, or on Ctrl-C/SIGTERM. It always ends by saving last.pt;
 except after a signal, it validates first.
 
@@ -36,15 +39,25 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from seq2seq.checkpoint import BEST, FORMAT, LAST, load_checkpoint, save_checkpoint
+from seq2seq.checkpoint import (
+    BEST,
+    FORMAT,
+    LAST,
+    SELECTED,
+    load_checkpoint,
+    save_checkpoint,
+    snapshot_name,
+    snapshot_steps,
+)
 from seq2seq.config import Config
+from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
 from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import build_model
 from seq2seq.training import device as devices
 from seq2seq.training import run as runs
 from seq2seq.training.data import TrainingData, prepare_on_main_first
-from seq2seq.training.evaluate import sample_replies, validate
+from seq2seq.training.evaluate import diversity_replies, sample_replies, validate
 from seq2seq.training.log import Interval, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
@@ -52,6 +65,7 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
+from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
 
 # Why a run stopped; agreed between processes as the largest index any of them reports.
@@ -141,6 +155,7 @@ class Trainer:
         self.best_valid_loss, self.bad_evals = math.inf, 0
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
+        self.selection = Selection(train.select, train.select_margin)
         self.interval = Interval()
         if payload is not None:
             self.restore(payload)
@@ -179,6 +194,10 @@ class Trainer:
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
         self.metrics = dict(payload.get("metrics") or {})
+        if "selection" in payload:
+            self.selection = Selection.from_dict(payload["selection"])
+        else:  # a checkpoint from before selection rules: its best loss is all it knows
+            self.selection.best_loss = self.best_valid_loss
         devices.set_rng_state(payload["rng"])
 
     def report_start(self) -> None:
@@ -328,21 +347,28 @@ class Trainer:
             metrics = validate(
                 self.eval_model, data.valid_batches, self.precision, self.tokenizer.pad_id
             )
+            replies = diversity_replies(
+                self.raw_model, data.diversity_batches, self.tokenizer,
+                self.config.decode.max_len, self.precision,
+            )
             samples = sample_replies(
                 self.raw_model, data.prompts, data.prompt_texts, data.gold_texts,
                 self.tokenizer, self.config.decode, self.precision, self.config.train.seed,
             )
-        best = metrics["loss"] < self.best_valid_loss
+        if replies:
+            metrics.update(diversity_scalars(replies))
+        best, selected = self.selection.update(self.step, metrics)
         if best:
-            self.best_valid_loss, self.bad_evals = metrics["loss"], 0
-        else:
-            self.bad_evals += 1
+            self.best_valid_loss = metrics["loss"]
+        self.bad_evals = 0 if selected else self.bad_evals + 1
         self.metrics = metrics
-        self.logger.valid(self.step, self.epoch, metrics, best, samples)
-        self.save(best=best)
+        self.logger.valid(
+            self.step, self.epoch, metrics, best, samples, reply_counts(replies).top
+        )
+        self.save(best=best, selected=selected, validated=True)
 
-    def payload(self) -> dict[str, Any]:
-        """Everything needed to use the model, or to continue this run exactly."""
+    def weights_payload(self) -> dict[str, Any]:
+        """Everything needed to use the model (snapshots and selected.pt hold only this)."""
         tokenizer = self.tokenizer
         return {
             "format": FORMAT,
@@ -353,28 +379,44 @@ class Trainer:
                 "normalize": tokenizer.normalize,
                 "fingerprint": tokenizer.fingerprint(),
             },
+            "step": self.step,
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "corpus": str(self.prepared.corpus),
+            "train_seconds": self.train_seconds,
+        }
+
+    def payload(self) -> dict[str, Any]:
+        """Everything needed to use the model, or to continue this run exactly."""
+        return {
+            **self.weights_payload(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.precision.scaler.state_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
             "data_position": self.position,
             "best_valid_loss": self.best_valid_loss,
             "bad_evals": self.bad_evals,
             "rng": devices.rng_state(),
-            "metrics": self.metrics,
-            "corpus": str(self.prepared.corpus),
-            "train_seconds": self.train_seconds,
             "nonfinite_steps": self.nonfinite_total,
+            "selection": self.selection.to_dict(),
         }
 
-    def save(self, best: bool = False) -> None:
+    def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:
+        """Write last.pt, and after a validation the files it earned (a snapshot, selected.pt,
+        best.pt). The files last.pt's counters refer to are written before it."""
         if not self.world.is_main:
             return
+        keep = self.config.train.keep_checkpoints
+        if keep and validated:
+            save_checkpoint(self.run_dir / snapshot_name(self.step), self.weights_payload())
+            for step in thin(snapshot_steps(self.run_dir), keep):
+                (self.run_dir / snapshot_name(step)).unlink(missing_ok=True)
+        if selected and self.config.train.select != "loss":
+            save_checkpoint(self.run_dir / SELECTED, self.weights_payload())
         payload = self.payload()
-        save_checkpoint(self.run_dir / LAST, payload)
         if best:
             save_checkpoint(self.run_dir / BEST, payload)
+        save_checkpoint(self.run_dir / LAST, payload)
 
     def finish(self, reason: str) -> None:
         """Validate (unless stopped by a signal, or just done) and save last.pt."""

@@ -7,6 +7,8 @@
         metrics.jsonl        one JSON object per train log line and per validation
         last.pt              saved at every validation and when the run stops
         best.pt              the checkpoint with the best validation loss so far
+        selected.pt          weights only: the checkpoint train.select chose (not with "loss")
+        step-<N>.pt          weights only: snapshots spread over the run (train.keep_checkpoints)
 
 Resuming continues the very same experiment: the checkpoint's model, data, tokenizer and every
 training setting that shapes the trajectory must match. Only when and how long to train
@@ -29,7 +31,8 @@ from seq2seq.tokenizer import Tokenizer
 
 RESUME_MAY_CHANGE = {
     "train.max_steps", "train.epochs", "train.patience", "train.eval_interval",
-    "train.log_interval", "train.num_sample_prompts",
+    "train.log_interval", "train.num_sample_prompts", "train.diversity_prompts",
+    "train.keep_checkpoints",
 }
 RESUME_KEYS = (
     "optimizer", "scheduler", "scaler", "epoch", "data_position", "best_valid_loss",
