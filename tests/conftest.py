@@ -95,11 +95,12 @@ def tiny_runs(
     tmp_path_factory: pytest.TempPathFactory, train_tiny: Callable[..., TrainResult]
 ) -> dict[str, Path]:
     """Two tiny trained runs, {"transformer": run_dir, "gru": run_dir}, 30 steps each, on the
-    fixture corpus with the same data config (hence the same tokenizer). Read-only: copy a run
-    before changing it."""
+    fixture corpus with the same data config (hence the same tokenizer), each keeping three
+    step-<N>.pt snapshots. Read-only: copy a run before changing it."""
     root = tmp_path_factory.mktemp("tiny-runs")
     runs = {}
     for arch in ("transformer", "gru"):
-        result = train_tiny(make_tiny_config(arch), root / arch)
+        # Three snapshots each, for the checkpoint sweep and the snapshot-loading tests.
+        result = train_tiny(make_tiny_config(arch, train={"keep_checkpoints": 3}), root / arch)
         runs[arch] = result.run_dir
     return runs

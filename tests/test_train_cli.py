@@ -97,3 +97,24 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path, env, exchange
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     logged = [r["step"] for r in records if r["kind"] == "train"]
     assert logged == list(range(1, step + 3))  # one history: every step once
+
+
+@pytest.mark.parametrize("arch", ["transformer", "gru"])
+def test_the_protocol_configs_train_their_first_steps(tmp_path, env, arch) -> None:
+    # The README's protocol commands as printed, on the fixture corpus (hence a smaller
+    # vocabulary) and for a few steps: the shipped model, training and selection settings.
+    run_dir = tmp_path / "run"
+    args = [
+        "--model", arch, "--config", str(REPO / "configs" / f"protocol-cpu-{arch}.yaml"),
+        "--corpus", str(REPO / "tests" / "fixtures" / "exchanges.tsv"),
+        "--set", "data.vocab_size=150", "--set", "train.eval_interval=2",
+        "--set", "train.diversity_prompts=8", "--max-steps", "4", "--threads", "1",
+        "--device", "cpu", "--run-dir", str(run_dir),
+    ]
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "distinct-2" in result.stderr
+    for name in ("step-2.pt", "step-4.pt", "selected.pt", "best.pt", "last.pt"):
+        assert (run_dir / name).is_file(), name
+    assert load_checkpoint(run_dir / "last.pt")["config"]["train"]["patience"] == 0

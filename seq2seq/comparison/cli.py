@@ -8,6 +8,7 @@ from pathlib import Path
 
 from seq2seq.comparison.pipeline import SPLITS, Options, compare
 from seq2seq.comparison.report import summary, write_reports
+from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.errors import UserError
 from seq2seq.training.device import Distributed, resolve_device
@@ -21,7 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "loss, perplexity (token and word level, bootstrap CI of the differences), token "
         "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed.",
     )
-    parser.add_argument("runs", nargs="+", help="run folders (their best.pt) or .pt checkpoints")
+    parser.add_argument("runs", nargs="+", help="run folders (the checkpoint each offers: "
+                        "selected.pt, else best.pt) or .pt checkpoints")
     parser.add_argument("--corpus", help="the corpus (default: $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
     parser.add_argument("--split", default="test", choices=SPLITS,
@@ -43,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sampled prompts drawn as attention heat-maps per run (0: none)")
     parser.add_argument("--attention-heads", action="store_true",
                         help="also draw every attention head, not only their mean")
+    parser.add_argument("--sweep", action="store_true",
+                        help="score every step-<N>.pt snapshot of each run folder instead and "
+                        "draw perplexity and reply diversity over training steps (sweep.png)")
     return parser.parse_args(argv)
 
 
@@ -63,7 +68,15 @@ def options_from(args: argparse.Namespace) -> Options:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = options_from(args)
-    out_dir = Path(args.out) if args.out else new_run_dir("compare")
+    out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
+    if args.sweep:
+        runs = sweep(options)
+        png = write_sweep(runs, out_dir, f"{options.split} split" if not options.limit
+                          else f"{options.split} split, first {options.limit}")
+        print(sweep_markdown(runs, options.split))
+        print(f"\nwrote {png}, sweep.md, sweep.json and TensorBoard events "
+              f"(tensorboard --logdir {out_dir.parent})", file=sys.stderr)
+        return 0
     comparison, images = compare(options, out_dir)
     print(summary(comparison))
     md_path, _ = write_reports(comparison, out_dir)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seq2seq.checkpoint import Trained, load_trained
 from seq2seq import diversity
+from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals

@@ -2,6 +2,7 @@ import pytest
 
 from seq2seq.comparison.text import corpus_bleu, reference_words
 
+
 def test_reference_words_add_one_per_reply_for_eos():
     assert reference_words(["hello there", "", "a b c"]) == 3 + 1 + 4
 
