@@ -11,20 +11,9 @@ import json
 from pathlib import Path
 
 from seq2seq.comparison.results import Comparison, RunResult, Sample
+from seq2seq.markdown import cell, table
 
 CONFIDENCE_LABEL = "95% CI"
-
-
-def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|") or " "
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table; numbers are right-aligned by the caller's formatting only."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def metrics_table(comparison: Comparison) -> str:

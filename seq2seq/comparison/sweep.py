@@ -41,9 +41,9 @@ from seq2seq.comparison.pipeline import (
     load_examples,
     run_labels,
 )
-from seq2seq.comparison.report import cell, table
 from seq2seq.diversity import MIN_NGRAMS, ngram_counts
 from seq2seq.errors import UserError
+from seq2seq.markdown import cell, table
 from seq2seq.plots import figure_to_array, save_png
 
 CURVE_FOLDER = "curve"  # TensorBoard sub-folder of the figure

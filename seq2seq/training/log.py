@@ -40,6 +40,7 @@ from typing import Any
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from seq2seq.markdown import cell, table
 from seq2seq.metrics import perplexity
 
 METRICS = "metrics.jsonl"
@@ -215,16 +216,10 @@ def shorten(text: str, width: int = 80) -> str:
 
 
 def top_markdown(top_replies: list[tuple[str, int]]) -> str:
-    """The most frequent replies as a Markdown table."""
-    rows = ["| reply | count |", "|---|---|"]
-    rows += [f"| {reply.replace('|', chr(92) + '|')} | {count} |" for reply, count in top_replies]
-    return "\n".join(rows)
+    """The most frequent (reply, count) pairs as a Markdown table."""
+    return table(["count", "reply"], [[str(count), cell(reply)] for reply, count in top_replies])
 
 
 def samples_markdown(samples: list[tuple[str, str, str]]) -> str:
-    """A Markdown table (TensorBoard renders text as Markdown)."""
-    rows = ["| prompt | reply | gold |", "|---|---|---|"]
-    for prompt, reply, gold in samples:
-        cells = (cell.replace("|", "\\|").replace("\n", " ") for cell in (prompt, reply, gold))
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    """(prompt, reply, gold) triples as a Markdown table."""
+    return table(["prompt", "reply", "gold"], [[cell(text) for text in row] for row in samples])
