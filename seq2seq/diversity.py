@@ -91,9 +91,10 @@ def reply_counts(replies: list[str], k: int = TOP_REPLIES) -> ReplyCounts:
 def diversity_scalars(replies: list[str]) -> dict[str, float]:
     """The reply-diversity numbers logged at every validation, under `valid/<key>`.
 
-    Keys: distinct_1, distinct_2 and their n-gram counts (distinct_1_ngrams, distinct_2_ngrams),
-    distinct_replies (share of distinct replies), top_reply_share (the most frequent reply's
-    share) and reply_length (mean words per reply).
+    Keys: distinct_1, distinct_2 and the n-gram counts they rest on (distinct_1_ngrams,
+    distinct_2_ngrams), distinct_bigrams (how many different bigrams: distinct-2 times its
+    count), distinct_replies (share of distinct replies), top_reply_share (the most frequent
+    reply's share) and reply_length (mean words per reply).
     """
     counts = reply_counts(replies, k=1)
     scalars: dict[str, float] = {}
@@ -101,6 +102,8 @@ def diversity_scalars(replies: list[str]) -> dict[str, float]:
         unique, total = ngram_counts(replies, n)
         scalars[f"distinct_{n}"] = unique / total if total else 0.0
         scalars[f"distinct_{n}_ngrams"] = float(total)
+        if n == 2:
+            scalars["distinct_bigrams"] = float(unique)
     scalars["distinct_replies"] = counts.unique_share
     scalars["top_reply_share"] = counts.top1_share
     scalars["reply_length"] = mean_length(replies)

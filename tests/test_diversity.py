@@ -58,6 +58,7 @@ def test_diversity_scalars_on_hand_made_replies():
     # bigrams: 2+2+2+2+0 = 8, unique {i'm not, not sure., where is, is he?} = 4
     assert scalars["distinct_2"] == pytest.approx(4 / 8)
     assert scalars["distinct_2_ngrams"] == 8
+    assert scalars["distinct_bigrams"] == 4
     assert scalars["distinct_replies"] == pytest.approx(3 / 5)
     assert scalars["top_reply_share"] == pytest.approx(3 / 5)
     assert scalars["reply_length"] == pytest.approx(13 / 5)

@@ -12,9 +12,10 @@ import pytest
 from seq2seq.checkpoint import checkpoint_path, load_checkpoint, load_trained, snapshot_steps
 from seq2seq.training.selection import Selection, select_step, thin, within_margin
 
-# step, validation loss, distinct-2: the loss keeps improving while distinct-2 moves on its own.
+# step, validation loss, distinct bigrams: the loss keeps improving while the count moves on
+# its own.
 RECORDS = [
-    {"step": s, "loss": loss, "distinct_2": d2}
+    {"step": s, "loss": loss, "distinct_bigrams": d2 * 10_000}
     for s, loss, d2 in [
         (100, 5.00, 0.01), (200, 4.50, 0.02), (300, 4.40, 0.03), (400, 4.45, 0.08),
         (500, 4.90, 0.20), (600, 4.20, 0.05), (700, 4.25, 0.09), (800, 4.21, 0.07),
@@ -34,7 +35,7 @@ def test_loss_rule_selects_the_lowest_validation_loss() -> None:
 
 def test_diverse_rule_selects_the_most_diverse_within_the_margin() -> None:
     # ln(1.1) = 0.0953: 400 (4.45, 0.08) is within 4.40's margin and beats 300's 0.03; 500 is
-    # far out of it whatever its distinct-2; 600's new best pushes 400 out (4.45 > 4.295),
+    # far out of it whatever its count; 600's new best pushes 400 out (4.45 > 4.295),
     # so 600 takes over; 700 (4.25, 0.09) is within and beats 0.05; 800's 0.07 does not.
     selection = Selection("diverse", 0.1)
     chosen = [selection.update(r["step"], r) for r in RECORDS]
@@ -83,7 +84,8 @@ def valid_records(run_dir: Path) -> list[dict]:
 def test_a_run_logs_reply_diversity_at_every_validation(tiny_runs) -> None:
     for run_dir in tiny_runs.values():
         for record in valid_records(run_dir):
-            for key in ("distinct_1", "distinct_2", "distinct_2_ngrams", "distinct_replies",
+            for key in ("distinct_1", "distinct_2", "distinct_2_ngrams", "distinct_bigrams",
+                        "distinct_replies",
                         "top_reply_share", "reply_length"):
                 assert key in record, key
             assert 0.0 <= record["distinct_2"] <= 1.0
@@ -116,13 +118,14 @@ def test_the_selected_checkpoint_is_what_chat_and_compare_load(
 
 
 def test_early_stopping_watches_the_selection_rule(tmp_path, tiny_config, train_tiny) -> None:
-    # With an infinite margin every validation is within it, so only a higher distinct-2 keeps
+    # With an infinite margin every validation is within it, so only more distinct bigrams keep
     # the run going; a tiny model's replies soon stop getting more diverse.
     train = {"max_steps": 200, "eval_interval": 2, "patience": 2, "select": "diverse",
              "select_margin": 1e9}
     result = train_tiny(tiny_config("gru", train=train), tmp_path / "run")
     records = valid_records(result.run_dir)
     assert result.stop_reason == "patience"
-    best_d2 = [max(r["distinct_2"] for r in records[: i + 1]) for i in range(len(records))]
+    best_d2 = [max(r["distinct_bigrams"] for r in records[: i + 1])
+               for i in range(len(records))]
     assert best_d2[-1] == best_d2[-3]  # the last two validations did not beat the selected one
 
