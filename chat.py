@@ -4,8 +4,9 @@
     python chat.py --run runs/transformer-20261122-0101 --set decode.beam=5
     python chat.py --run runs/A --run runs/B         # both answer every line
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A    # one reply line per input
+    python chat.py --web --run runs/A --run runs/B   # the same chat on http://127.0.0.1:8000/
 
-See seq2seq/chat.py for the commands and the piped-mode contract.
+See seq2seq/chat.py for the commands and the piped-mode contract, seq2seq/web/ for the page.
 """
 
 from __future__ import annotations
@@ -33,12 +34,35 @@ def parse_args() -> argparse.Namespace:
         "--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
         help="decoding settings, e.g. --set decode.strategy=beam --set decode.beam_size=5",
     )
-    return parser.parse_args()
+    web = parser.add_argument_group("browser chat")
+    web.add_argument(
+        "--web", action="store_true",
+        help="serve the chat as a local web page (and a JSON API) instead of the terminal",
+    )
+    web.add_argument(
+        "--port", type=int, help="the page's port (default 8000; 0: any free one)"
+    )
+    web.add_argument(
+        "--host",
+        help="the address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 exposes "
+        "the page to the network, without a password)",
+    )
+    args = parser.parse_args()
+    if not args.web and (args.port is not None or args.host is not None):
+        parser.error("--port and --host are options of the web page: add --web")
+    return args
 
 
 def main() -> int:
     args = parse_args()
-    from seq2seq.chat import main as chat  # after parsing, so --help answers without torch
+    # Imported after parsing, so --help answers without torch.
+    if args.web:
+        from seq2seq.web.server import main as web
+
+        given = {"host": args.host, "port": args.port}
+        options = {name: value for name, value in given.items() if value is not None}
+        return web(args.sources, args.device, args.overrides, **options)
+    from seq2seq.chat import main as chat
 
     return chat(args.sources, device=args.device, overrides=args.overrides)
 
