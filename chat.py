@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
         help="serve the chat as a local web page (and a JSON API) instead of the terminal",
     )
     web.add_argument(
-        "--port", type=int, help="the page's port (default 8000; 0: any free one)"
+        "--port", type=port_number, help="the page's port (default 8000; 0: any free one)"
     )
     web.add_argument(
         "--host",
@@ -51,6 +51,12 @@ def parse_args() -> argparse.Namespace:
     if not args.web and (args.port is not None or args.host is not None):
         parser.error("--port and --host are options of the web page: add --web")
     return args
+
+
+def port_number(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port number (0 to 65535; 0: any)")
+    return int(text)
 
 
 def main() -> int:

@@ -195,9 +195,7 @@ def exposure_warning(host: str) -> str | None:
 
 
 def make_server(chat: WebChat, host: str, port: int) -> Server:
-    """A server listening on `host:port` (port 0: any free port), not yet serving."""
-    if not 0 <= port <= 65535:
-        raise UserError(f"--port {port}: not a port number (0 to 65535; 0 picks a free one)")
+    """A server listening on `host:port` (port 0 to 65535; 0: any free one), not yet serving."""
     try:
         return Server(chat, host, port)
     except OSError as error:
