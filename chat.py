@@ -54,7 +54,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def port_number(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text} is not a port number (0 to 65535; 0: any)")
     return int(text)
 
