@@ -11,7 +11,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seq2seq.checkpoint import load_checkpoint
+from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import TrainConfig, load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
@@ -115,6 +115,17 @@ def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> N
     changed = tiny_config("gru", train={"max_steps": 4, "lr": 0.5})
     with pytest.raises(UserError, match="train.lr"):
         train_tiny(changed, tmp_path / "run", resume=True)
+
+
+def test_a_checkpoint_from_before_a_new_config_key_resumes_with_its_default(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    train_tiny(tiny_config("gru", train={"max_steps": 2}), tmp_path / "run")
+    payload = load_checkpoint(tmp_path / "run" / "last.pt")
+    del payload["config"]["data"]["filter"], payload["config"]["train"]["loss"]
+    save_checkpoint(tmp_path / "run" / "last.pt", payload)
+    result = train_tiny(tiny_config("gru", train={"max_steps": 3}), tmp_path / "run", resume=True)
+    assert result.step == 3
 
 
 def test_resume_needs_a_checkpoint_and_a_new_run_needs_an_empty_folder(
