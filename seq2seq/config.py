@@ -66,7 +66,7 @@ class DataConfig:
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
     split_seed: int = 1234
-    # Csaky et al. (2019), identity variant: drop training pairs whose source (or target, or
+    # Csáky et al. (2019), identity variant: drop training pairs whose source (or target, or
     # either) utterance has more than `filter_threshold` bits of entropy (seq2seq/data/entropy.py)
     filter: str = "none"  # none, source, target or both
     filter_threshold: float = 1.0
