@@ -31,6 +31,10 @@ TOKENIZER_TYPES = ("unigram", "bpe")
 SCHEDULES = ("inverse_sqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECTIONS = ("loss", "diverse")
+ENTROPY_FILTERS = ("none", "source", "target", "both")
+LOSSES = ("cross_entropy", "face")
+FACE_WEIGHTINGS = ("pre", "post")
+FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
 MIN_VOCAB_SIZE = 100
 
@@ -62,6 +66,10 @@ class DataConfig:
     valid_fraction: float = 0.05
     test_fraction: float = 0.05
     split_seed: int = 1234
+    # Csáky et al. (2019), identity variant: drop training pairs whose source (or target, or
+    # either) utterance has more than `filter_threshold` bits of entropy (seq2seq/data/entropy.py)
+    filter: str = "none"  # none, source, target or both
+    filter_threshold: float = 1.0
 
     def validate(self) -> None:
         check(self.context_turns >= 1, "data.context_turns", "must be >= 1")
@@ -81,6 +89,8 @@ class DataConfig:
             "data.test_fraction",
             "valid_fraction + test_fraction must leave most data for training",
         )
+        check_choice(self.filter, ENTROPY_FILTERS, "data.filter")
+        check(self.filter_threshold >= 0, "data.filter_threshold", "must be >= 0 (bits)")
 
 
 @dataclass(frozen=True)
@@ -99,9 +109,13 @@ class TrainConfig:
     adam_beta2: float = 0.98
     clip_norm: float = 1.0  # clip the global gradient norm to this; 0 disables clipping
     label_smoothing: float = 0.0
+    loss: str = "cross_entropy"  # or "face", frequency-aware (seq2seq/training/face.py)
+    face_weighting: str = "pre"  # FACE's pre-weight (per gold token) or post-weight
+    face_strength: float = 1.0  # 1: the paper's weights; 0: plain cross-entropy
     teacher_forcing: float = 1.0  # probability of feeding the gold token at each step
     teacher_forcing_final: float = 1.0  # ratio reached by linear decay ...
     teacher_forcing_decay_steps: int = 0  # ... over this many steps (0: no decay)
+    teacher_forcing_feed: str = "argmax"  # else fed: the argmax prediction, or a sample
     epochs: int = 20
     max_steps: int = 0  # 0: train for `epochs`
     eval_interval: int = 500  # validate (and save last.pt) every this many optimizer steps
@@ -133,9 +147,14 @@ class TrainConfig:
         check_probability(self.adam_beta2, "train.adam_beta2")
         check(self.clip_norm >= 0, "train.clip_norm", "must be >= 0 (0 disables clipping)")
         check_probability(self.label_smoothing, "train.label_smoothing")
+        check_choice(self.loss, LOSSES, "train.loss")
+        check_choice(self.face_weighting, FACE_WEIGHTINGS, "train.face_weighting")
+        check(0.0 <= self.face_strength <= 1.0, "train.face_strength",
+              f"{self.face_strength} must be in [0, 1]")
         for key in ("teacher_forcing", "teacher_forcing_final"):
             value = getattr(self, key)
             check(0.0 <= value <= 1.0, f"train.{key}", f"{value} must be in [0, 1]")
+        check_choice(self.teacher_forcing_feed, FEEDS, "train.teacher_forcing_feed")
         check_choice(self.precision, PRECISIONS, "train.precision")
         check(
             self.keep_checkpoints == 0 or self.keep_checkpoints >= 2,
@@ -191,15 +210,6 @@ class Config:
         self.data.validate()
         self.train.validate()
         self.decode.validate()
-        if getattr(self.model, "teacher_forcing_only", False):  # here, not at the first step
-            train = self.train
-            final = train.teacher_forcing_final if train.teacher_forcing_decay_steps else 1.0
-            key = "teacher_forcing" if train.teacher_forcing != 1.0 else "teacher_forcing_final"
-            check(
-                train.teacher_forcing == final == 1.0,
-                f"train.{key}",
-                f"model.arch={self.model.arch} trains with teacher forcing only; set it to 1.0",
-            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,7 +17,11 @@ MAX_LOG_PPL = 50.0  # exp(50) ~ 5e21 already says "diverged"; beyond that exp ov
 
 
 def masked_cross_entropy(
-    logits: Tensor, target: Tensor, pad_id: int, label_smoothing: float = 0.0
+    logits: Tensor,
+    target: Tensor,
+    pad_id: int,
+    label_smoothing: float = 0.0,
+    weights: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Summed cross-entropy over the real tokens of a batch.
 
@@ -26,23 +30,31 @@ def masked_cross_entropy(
 
         objective = (1 - eps) * NLL + eps * mean over the vocabulary of -log p(v)
 
+    and with `weights` (the frequency-aware loss, seq2seq/training/face.py) each token's
+    objective is multiplied by its weight.
+
     Args:
         logits: (B, T, V) next-token logits (any float dtype; computed in float32).
         target: (B, T) gold ids, `pad_id` on padding.
         pad_id: the tokenizer's pad id; those positions are ignored.
         label_smoothing: eps; 0 makes the objective plain NLL.
+        weights: optional (B, T) factor of every token's objective (ignored on padding).
 
     Returns:
         The summed objective (what to back-propagate) and the summed plain NLL (detached, for
-        logging: comparable whatever eps); divide by the number of real target tokens for the
-        means per token.
+        logging: comparable whatever eps and weights); divide by the number of real target
+        tokens for the means per token.
     """
     log_probs, nll, real = token_nll(logits, target, pad_id)
     nll_sum = nll.sum()
-    if label_smoothing == 0.0:
+    if label_smoothing == 0.0 and weights is None:
         return nll_sum, nll_sum.detach()
-    uniform = -log_probs.mean(dim=-1)  # (B, T)
-    objective = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+    objective = nll
+    if label_smoothing != 0.0:
+        uniform = -log_probs.mean(dim=-1)  # (B, T)
+        objective = (1.0 - label_smoothing) * nll + label_smoothing * uniform
+    if weights is not None:
+        objective = objective * weights
     return objective.masked_fill(~real, 0.0).sum(), nll_sum.detach()
 
 

@@ -72,6 +72,13 @@ def test_configs_are_frozen() -> None:
         ("decode.strategy=best", "decode.strategy"),
         ("decode.top_p=0", "decode.top_p"),
         ("train.label_smoothing=1.5", "train.label_smoothing"),
+        ("data.filter=generic", "data.filter"),
+        ("data.filter_threshold=-1", "data.filter_threshold"),
+        ("train.loss=focal", "train.loss"),
+        ("train.face_weighting=mid", "train.face_weighting"),
+        ("train.face_strength=1.5", "train.face_strength"),
+        ("train.teacher_forcing=1.5", "train.teacher_forcing"),
+        ("train.teacher_forcing_feed=beam", "train.teacher_forcing_feed"),
     ],
 )
 def test_bad_values_name_their_key(override: str, key: str) -> None:
@@ -128,17 +135,10 @@ def test_overrides_fill_a_section_left_empty_in_the_file(tmp_path: Path) -> None
     assert load_config(path, ["data.vocab_size=200"]).data.vocab_size == 200
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key"),
-    [
-        (["train.teacher_forcing=0.5"], "train.teacher_forcing"),
-        (["train.teacher_forcing_final=0.5", "train.teacher_forcing_decay_steps=100"],
-         "train.teacher_forcing_final"),
-    ],
-)
-def test_a_transformer_config_with_scheduled_sampling_is_rejected_at_load(overrides, key):
-    with pytest.raises(ConfigError, match=key):
-        load_config(CONFIGS / "tiny-transformer.yaml", overrides)
-    assert load_config(CONFIGS / "tiny-gru.yaml", overrides).train.teacher_forcing <= 1.0
-    # without decay steps the final ratio is never used
-    load_config(CONFIGS / "tiny-transformer.yaml", ["train.teacher_forcing_final=0.5"])
+@pytest.mark.parametrize("name", ["tiny-transformer.yaml", "tiny-gru.yaml"])
+def test_both_models_take_the_same_teacher_forcing_knob_and_decay(name: str) -> None:
+    overrides = ["train.teacher_forcing=0.9", "train.teacher_forcing_final=0.5",
+                 "train.teacher_forcing_decay_steps=100", "train.teacher_forcing_feed=sample"]
+    train = load_config(CONFIGS / name, overrides).train
+    assert (train.teacher_forcing, train.teacher_forcing_final) == (0.9, 0.5)
+    assert train.teacher_forcing_feed == "sample"

@@ -11,8 +11,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seq2seq.checkpoint import load_checkpoint
+from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import TrainConfig, load_config
+from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.models import build_model
 from seq2seq.training import TrainingDiverged
@@ -24,6 +25,7 @@ from seq2seq.training.device import (
     resolve_device,
     set_threads,
 )
+from seq2seq.training.face import token_frequencies
 from seq2seq.training.optim import lr_factor, parameter_groups, teacher_forcing_ratio
 
 TAGS = {
@@ -77,13 +79,19 @@ def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
 
 @pytest.mark.parametrize(
     ("arch", "extra"),
-    [("transformer", {}), ("gru", {"teacher_forcing": 0.5}), ("transformer", {"grad_accum": 2})],
-    ids=["transformer", "gru-teacher-forcing", "transformer-grad-accum"],
+    [
+        ("transformer", {}), ("gru", {"teacher_forcing": 0.5}),
+        ("transformer", {"grad_accum": 2}),
+        ("transformer", {"teacher_forcing": 0.5, "teacher_forcing_feed": "sample"}),
+        ("gru", {"loss": "face", "face_weighting": "post"}),
+    ],
+    ids=["transformer", "gru-teacher-forcing", "transformer-grad-accum",
+         "transformer-scheduled-sampling", "gru-face"],
 )
 def test_resumed_run_repeats_the_uninterrupted_one(
     tmp_path, tiny_config, train_tiny, arch, extra
 ) -> None:
-    # Dropout and (for the GRU) teacher-forcing coins use the random state; step 3 is in the
+    # Dropout and teacher-forcing coins use the random state; step 3 is in the
     # middle of the first epoch (about 10 batches), and the run crosses into the next one.
     train = {"max_steps": 12, "eval_interval": 4, "log_interval": 1, **extra}
     model = {"dropout": 0.3}
@@ -107,6 +115,17 @@ def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> N
     changed = tiny_config("gru", train={"max_steps": 4, "lr": 0.5})
     with pytest.raises(UserError, match="train.lr"):
         train_tiny(changed, tmp_path / "run", resume=True)
+
+
+def test_a_checkpoint_from_before_a_new_config_key_resumes_with_its_default(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    train_tiny(tiny_config("gru", train={"max_steps": 2}), tmp_path / "run")
+    payload = load_checkpoint(tmp_path / "run" / "last.pt")
+    del payload["config"]["data"]["filter"], payload["config"]["train"]["loss"]
+    save_checkpoint(tmp_path / "run" / "last.pt", payload)
+    result = train_tiny(tiny_config("gru", train={"max_steps": 3}), tmp_path / "run", resume=True)
+    assert result.step == 3
 
 
 def test_resume_needs_a_checkpoint_and_a_new_run_needs_an_empty_folder(
@@ -187,8 +206,9 @@ def test_early_stopping_after_patience_bad_validations(
     assert (result.stop_reason, result.step) == ("patience", 6)  # best at 2, worse at 4 and 6
 
 
-def test_the_gru_gets_the_decayed_teacher_forcing_ratio(
-    monkeypatch, tmp_path, tiny_config, train_tiny
+@pytest.mark.parametrize("arch", ARCHS)
+def test_both_models_get_the_decayed_teacher_forcing_ratio_and_feed(
+    monkeypatch, tmp_path, tiny_config, train_tiny, arch
 ) -> None:
     seen = []
 
@@ -196,19 +216,70 @@ def test_the_gru_gets_the_decayed_teacher_forcing_ratio(
         model = build_model(config, tokenizer)
         forward = model.forward
 
-        def recording_forward(*args, teacher_forcing=1.0):
+        def recording_forward(*args, teacher_forcing=1.0, feed="argmax"):
             if model.training:
-                seen.append(teacher_forcing)
-            return forward(*args, teacher_forcing=teacher_forcing)
+                seen.append((teacher_forcing, feed))
+            return forward(*args, teacher_forcing=teacher_forcing, feed=feed)
 
         model.forward = recording_forward
         return model
 
     monkeypatch.setattr(training_loop, "build_model", build)
     train = {"max_steps": 6, "teacher_forcing": 1.0, "teacher_forcing_final": 0.0,
-             "teacher_forcing_decay_steps": 4}
+             "teacher_forcing_decay_steps": 4, "teacher_forcing_feed": "sample"}
+    train_tiny(tiny_config(arch, train=train), tmp_path / "run")
+    assert seen == [(r, "sample") for r in (1.0, 0.75, 0.5, 0.25, 0.0, 0.0)]
+
+
+def train_losses(run_dir: Path) -> list[float]:
+    return [r["loss"] for r in records(run_dir, "train")]
+
+
+def test_levers_at_their_neutral_settings_repeat_the_plain_run_exactly(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    train = {"max_steps": 8, "log_interval": 1}
+    neutral = {"loss": "face", "face_strength": 0.0, "teacher_forcing": 1.0,
+               "teacher_forcing_feed": "sample"}
+    train_tiny(tiny_config("transformer", train=train), tmp_path / "plain")
+    train_tiny(tiny_config("transformer", train=train | neutral), tmp_path / "neutral")
+    assert train_losses(tmp_path / "plain") == train_losses(tmp_path / "neutral")
+
+
+def test_the_frequency_aware_loss_trains_differently_but_logs_plain_nll(
+    tmp_path, tiny_config, train_tiny, exchanges_corpus, data_cache
+) -> None:
+    train = {"max_steps": 8, "log_interval": 1}
+    train_tiny(tiny_config("gru", train=train), tmp_path / "plain")
+    config = tiny_config("gru", train=train | {"loss": "face"})
+    train_tiny(config, tmp_path / "face")
+    plain, face = train_losses(tmp_path / "plain"), train_losses(tmp_path / "face")
+    assert plain[0] == face[0]  # the same model before its first update: the same plain NLL
+    assert plain[1:] != face[1:]
+    # the weights come from the training split only, and the checkpoint keeps them
+    prepared = prepare_data(config.data, exchanges_corpus, cache_dir=data_cache, progress=False)
+    counts = token_frequencies(prepared.splits["train"].tgt, prepared.tokenizer.vocab_size)
+    saved = load_checkpoint(tmp_path / "face" / "last.pt")["token_frequencies"]
+    assert torch.equal(saved, counts)
+    assert "token_frequencies" not in load_checkpoint(tmp_path / "plain" / "last.pt")
+
+
+def test_a_resumed_run_takes_the_frequency_weights_from_its_checkpoint(
+    monkeypatch, tmp_path, tiny_config, train_tiny
+) -> None:
+    train = {"loss": "face", "max_steps": 2}
     train_tiny(tiny_config("gru", train=train), tmp_path / "run")
-    assert seen == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")["token_frequencies"]
+    given = []
+    build = training_loop.build_frequency_weights
+
+    def spy(*args, saved=None):
+        given.append(saved)
+        return build(*args, saved=saved)
+
+    monkeypatch.setattr(training_loop, "build_frequency_weights", spy)
+    train_tiny(tiny_config("gru", train=train | {"max_steps": 3}), tmp_path / "run", resume=True)
+    assert len(given) == 1 and torch.equal(given[0], saved)
 
 
 def test_inverse_sqrt_schedule_peaks_at_the_end_of_warm_up() -> None:

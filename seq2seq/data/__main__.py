@@ -1,7 +1,8 @@
 """Print corpus and split statistics: `python -m seq2seq.data --corpus PATH [--config FILE]`.
 
 Builds (or loads from the cache) exactly what training would use, then reports what was read,
-what was dropped and why, the split sizes and the token lengths.
+what was dropped and why (the entropy filter's most frequent dropped utterances too), the split
+sizes, the token lengths, and how many training pairs each entropy threshold would drop.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from seq2seq.config import DataConfig, apply_overrides, build_section, load_config
 from seq2seq.data.corpus import resolve_corpus
+from seq2seq.data.entropy import filter_summary, threshold_table
 from seq2seq.data.prepare import PreparedData, prepare_data
 from seq2seq.data.splits import SPLITS
 from seq2seq.errors import ConfigError, run_cli
@@ -62,6 +64,8 @@ def report(data: PreparedData) -> str:
     lines += table("skipped while reading:", stats["skipped"])
     lines += [f"examples before filtering: {stats['examples_before_filtering']:,}"]
     lines += table("dropped:", stats["dropped"])
+    summary = filter_summary(stats["entropy_filter"])
+    lines += [summary] if summary else []
     lines += [f"splits (by {unit.rstrip('s')}):  examples  {unit:>8}  response also in train"]
     for name in SPLITS:
         twins = stats["duplicate_responses"].get(name)
@@ -75,6 +79,7 @@ def report(data: PreparedData) -> str:
         lines.append(
             f"  {side:<34}" + "".join(f"{values[key]:>7}" for key in ("p50", "p90", "p99", "max"))
         )
+    lines += threshold_table(stats["entropy_filter"])
     tok = stats["tokenizer"]
     lines.append(
         f"tokenizer: {tok['type']}, {tok['vocab_size']:,} pieces "

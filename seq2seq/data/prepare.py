@@ -3,6 +3,8 @@
     prepared = prepare_data(config.data, resolve_corpus(args.corpus))
     prepared.tokenizer, prepared.splits["train"].src[0], prepared.stats["dropped"]
 
+Only the training split is filtered by `data.filter` (seq2seq/data/entropy.py).
+
 The second call with the same corpus content and data config loads everything from the cache
 (see cache.py); a changed config builds anew under a different key.
 """
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from seq2seq.config import DataConfig
 from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
 from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
+from seq2seq.data.entropy import FilterResult, filter_examples
 from seq2seq.data.examples import (
     Encoded,
     Example,
@@ -68,9 +71,10 @@ def describe(
     encoded: dict[str, Encoded],
     tokenizer: Tokenizer,
     config: DataConfig,
+    filtered: FilterResult,
 ) -> dict[str, Any]:
     """The statistics `python -m seq2seq.data` prints and runs record."""
-    dropped: Counter[str] = Counter()
+    dropped: Counter[str] = Counter(filtered.dropped)
     for result in encoded.values():
         dropped.update(result.dropped)
     splits = {name: result.split for name, result in encoded.items()}
@@ -83,6 +87,7 @@ def describe(
         "examples_before_filtering": sum(len(group) for group in examples.values()),
         "dropped": dict(dropped),
         "examples": {name: len(split) for name, split in splits.items()},
+        "entropy_filter": filtered.stats,
         "groups": {name: len({e.group for e in group}) for name, group in examples.items()},
         "duplicate_responses": duplicate_responses(splits),
         # Before the length filters, so that they show what data.max_*_len cuts off.
@@ -115,14 +120,21 @@ def build(
             training_texts(examples["train"]), config.vocab_size, config.tokenizer, config.normalize
         )
         bar.update()
+        # After the tokenizer, which thus learns from the whole training split whatever the
+        # filter: runs with and without it share a tokenizer (and valid/test are never touched).
+        filtered = filter_examples(
+            examples["train"], tokenizer.normalize_text, config.filter, config.filter_threshold
+        )
         encoded = {}
         for name in SPLITS:
             bar.set_postfix_str(f"encoding {name}")
-            encoded[name] = encode_examples(examples[name], tokenizer, config, name)
+            kept = filtered.kept if name == "train" else examples[name]
+            encoded[name] = encode_examples(kept, tokenizer, config, name)
             bar.update()
     splits = {name: result.split for name, result in encoded.items()}
     stats = describe(
-        dialogues.format, dialogues.counts, dialogues.skipped, examples, encoded, tokenizer, config
+        dialogues.format, dialogues.counts, dialogues.skipped, examples, encoded, tokenizer,
+        config, filtered,
     )
     return tokenizer, splits, stats
 

@@ -2,6 +2,7 @@
 comparison never look inside a model.
 
     logits = model(src, src_mask, tgt_in)                 # teacher-forced training
+    logits = model(src, src_mask, tgt_in, teacher_forcing=0.75)   # some of its own predictions fed
     memory = model.encode(src, src_mask)                  # once per source
     logits, state = model.decode_step(tokens, memory, state)   # one target step, state=None first
     state = model.reorder_state(state, index)             # beam search reorders hypotheses
@@ -40,6 +41,23 @@ class Memory:
         return Memory(self.states.index_select(0, index), self.mask.index_select(0, index), init)
 
 
+def gold_coins(tgt_in: Tensor, teacher_forcing: float) -> Tensor:
+    """(B, T - 1) bool, True where position t = 1..T-1 of tgt_in (B, T) is fed the gold token:
+    one coin per position and sequence from torch's global RNG (bos is always fed)."""
+    batch, length = tgt_in.shape
+    return torch.rand(batch, length - 1, device=tgt_in.device) < teacher_forcing
+
+
+def predicted_tokens(logits: Tensor, feed: str) -> Tensor:
+    """The model's own next tokens (...) from logits (..., V), without gradient: the argmax, or
+    with feed="sample" a draw from the softmax (torch's global RNG)."""
+    logits = logits.detach()
+    if feed == "argmax":
+        return logits.argmax(dim=-1)
+    probs = logits.float().softmax(dim=-1).reshape(-1, logits.size(-1))
+    return torch.multinomial(probs, 1).reshape(logits.shape[:-1])
+
+
 class Seq2SeqModel(nn.Module, ABC):
     """An encoder-decoder over one shared vocabulary (source and target use one tokenizer).
 
@@ -54,16 +72,23 @@ class Seq2SeqModel(nn.Module, ABC):
 
     @abstractmethod
     def forward(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
+        self,
+        src: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        teacher_forcing: float = 1.0,
+        feed: str = "argmax",
     ) -> Tensor:
-        """Teacher-forced logits.
+        """Training logits, teacher-forced or partly fed the model's own predictions.
 
         Args:
             src: (B, S) source token ids, right-padded.
             src_mask: (B, S) bool, True on real tokens.
             tgt_in: (B, T) target ids shifted right (bos first), right-padded.
-            teacher_forcing: probability of feeding the gold token at each step (recurrent
-                models); 1.0 is plain teacher forcing.
+            teacher_forcing: probability of feeding the gold token tgt_in[:, t] at each
+                position t >= 1 (`gold_coins`), else the model's own prediction of it
+                (`predicted_tokens`); 1.0 is plain teacher forcing and draws no coins.
+            feed: "argmax" or "sample": which prediction is fed instead of a gold token.
 
         Returns:
             (B, T, V) logits for the next token at every target position.

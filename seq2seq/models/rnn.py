@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.config import check, check_choice, check_probability
-from seq2seq.models.base import Memory, Seq2SeqModel
+from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.registry import register_model
 
 SCORES = ("dot", "general", "concat")
@@ -253,30 +253,35 @@ class GRUSeq2Seq(Seq2SeqModel):
         return self.decoder(self.embedding(tokens), hidden, memory)
 
     def forward(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
+        self,
+        src: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        teacher_forcing: float = 1.0,
+        feed: str = "argmax",
     ) -> Tensor:
         """Logits (B, T, V) for src (B, S), src_mask (B, S) and tgt_in (B, T) (bos first).
 
         With teacher_forcing >= 1 the GRU runs over the whole target at once. Below 1 the
         decoder runs step by step and at each step t >= 1, independently for each sequence,
         feeds the gold token tgt_in[:, t] with probability `teacher_forcing`, else its own
-        argmax prediction from step t - 1 (no gradient flows through that choice). The coins
-        come from torch's global RNG, so a seeded run is reproducible.
+        prediction from step t - 1 (`feed`: argmax or a sample; no gradient flows through that
+        choice). The coins come from torch's global RNG, so a seeded run is reproducible.
         """
         memory = self.encode(src, src_mask)
         hidden = self.initial_hidden(memory)
         if teacher_forcing >= 1.0:
             logits, _, _ = self.decode(tgt_in, memory, hidden)
             return logits
-        batch, length = tgt_in.shape
-        feed_gold = torch.rand(batch, length - 1, device=tgt_in.device) < teacher_forcing
+        length = tgt_in.size(1)
+        feed_gold = gold_coins(tgt_in, teacher_forcing)  # (B, T - 1)
         tokens = tgt_in[:, 0]  # bos is always fed
         steps = []
         for t in range(length):
             logits, hidden, _ = self.decode(tokens.unsqueeze(1), memory, hidden)
             steps.append(logits[:, 0])
             if t + 1 < length:
-                predicted = logits[:, 0].argmax(dim=-1)
+                predicted = predicted_tokens(logits[:, 0], feed)
                 tokens = torch.where(feed_gold[:, t], tgt_in[:, t + 1], predicted)
         return torch.stack(steps, dim=1)
 

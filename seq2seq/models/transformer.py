@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,7 @@ from torch import Tensor, nn
 
 from seq2seq.config import check, check_choice, check_probability
 from seq2seq.errors import UserError
-from seq2seq.models.base import Memory, Seq2SeqModel
+from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.registry import register_model
 
 KeysValues = tuple[Tensor, Tensor]  # attention keys and values, each (B, H, length, K)
@@ -50,8 +49,6 @@ class TransformerConfig:
     max_len: int = 256  # longest sequence the positional encoding covers
     tie_embeddings: bool = True  # output projection shares the source/target embedding
     attention: str = "fused"  # fused (torch's scaled_dot_product_attention) or manual
-    # Not a config key: `Config.validate` rejects train.teacher_forcing below 1.0 for this model.
-    teacher_forcing_only: ClassVar[bool] = True
 
     def validate(self) -> None:
         for key in ("d_model", "n_heads", "n_layers", "d_ff", "max_len"):
@@ -401,18 +398,47 @@ class Transformer(Seq2SeqModel):
             nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)
 
     def forward(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0
+        self,
+        src: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        teacher_forcing: float = 1.0,
+        feed: str = "argmax",
     ) -> Tensor:
-        """src (B, S), src_mask (B, S), tgt_in (B, T) -> (B, T, V) logits (teacher forcing)."""
-        if teacher_forcing != 1.0:
-            raise ValueError(
-                f"the Transformer trains with teacher forcing only (got {teacher_forcing}); "
-                "set train.teacher_forcing to 1.0"
-            )
+        """src (B, S), src_mask (B, S), tgt_in (B, T) -> (B, T, V) logits.
+
+        Teacher forcing (teacher_forcing >= 1) decodes the gold tgt_in in one pass; below 1,
+        scheduled sampling (`scheduled_inputs`) first replaces some of its tokens by the model's
+        own predictions.
+        """
         memory = self.encode(src, src_mask)
         memory_kv = self.decoder.project_memory(memory.states)
+        if teacher_forcing < 1.0:
+            tgt_in = self.scheduled_inputs(tgt_in, memory, memory_kv, teacher_forcing, feed)
         h, _, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
         return self.generator(h)
+
+    def scheduled_inputs(
+        self, tgt_in: Tensor, memory: Memory, memory_kv: list[KeysValues],
+        teacher_forcing: float, feed: str,
+    ) -> Tensor:
+        """Scheduled sampling for Transformers (Mihaylova & Martins, ACL 2019 student workshop,
+        https://arxiv.org/abs/1906.07651): decoder inputs (B, T) mixing gold and predicted tokens.
+
+        A first decoder pass over the gold tgt_in (B, T), without gradient, predicts every
+        position given the gold prefix (in the model's current mode, dropout included). Each
+        position t >= 1 then keeps the gold token with probability `teacher_forcing` (a coin per
+        position and sequence, `gold_coins`), else takes the first pass's prediction of it
+        (`predicted_tokens`: argmax or a sample). bos is always kept. The caller's second pass
+        over these inputs is the one trained. Positions after a sequence's end get predictions
+        too; the loss ignores them and causal attention keeps them from earlier positions.
+        """
+        with torch.no_grad():
+            h, _, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
+            predicted = predicted_tokens(self.generator(h), feed)  # (B, T): token t + 1
+        gold = gold_coins(tgt_in, teacher_forcing)  # (B, T - 1)
+        mixed = torch.where(gold, tgt_in[:, 1:], predicted[:, :-1])  # (B, T - 1)
+        return torch.cat([tgt_in[:, :1], mixed], dim=1)
 
     def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
         """src (B, S), src_mask (B, S) True on real tokens -> Memory((B, S, D), mask)."""

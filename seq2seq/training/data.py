@@ -15,6 +15,7 @@ import torch
 from seq2seq.batching import Batch, collate, epoch_batches, make_batches, padding_share
 from seq2seq.config import Config
 from seq2seq.data import PreparedData, Split, prepare_data, resolve_corpus
+from seq2seq.data.entropy import filter_summary
 from seq2seq.errors import UserError
 from seq2seq.training.device import Distributed
 from seq2seq.training.evaluate import sample_indices
@@ -42,6 +43,7 @@ class TrainingData:
         self, prepared: PreparedData, config: Config, world: Distributed, pin_memory: bool
     ) -> None:
         self.tokenizer = prepared.tokenizer
+        self.filtered = filter_summary(prepared.stats["entropy_filter"])  # None when off
         self.train, self.valid = prepared.splits["train"], prepared.splits["valid"]
         self.settings, self.world, self.pin_memory = config.train, world, pin_memory
         self.src_lengths = np.array([len(ids) for ids in self.train.src], dtype=np.int64)
@@ -101,8 +103,9 @@ class TrainingData:
     def describe(self, epoch: int) -> str:
         batches = self.batches(epoch)
         share = padding_share(batches, self.src_lengths, self.tgt_lengths)
-        return (
+        line = (
             f"data: {len(self.train):,} training / {len(self.valid):,} validation examples, "
             f"{len(batches):,} batches per epoch per process ({share:.1%} padding), "
             f"vocabulary {self.tokenizer.vocab_size:,}"
         )
+        return line if self.filtered is None else f"{line}\n{self.filtered}"

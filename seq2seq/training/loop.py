@@ -2,8 +2,9 @@
 
     for each optimizer step:
         for each of train.grad_accum batches:        (token-budget batches, seeded order)
-            logits = model(src, src_mask, tgt_in, teacher_forcing=ratio)
-            loss = masked cross-entropy (label-smoothed) / real target tokens of the step
+            logits = model(src, src_mask, tgt_in, teacher_forcing=ratio, feed=...)
+            loss = masked cross-entropy (label-smoothed, FACE-weighted with train.loss: face)
+                   / real target tokens of the step
             backward                                   (scaled when training in float16)
         global gradient norm, clipped to train.clip_norm
         non-finite loss or norm? skip the update, count it, stop after max_nonfinite_steps
@@ -13,8 +14,10 @@
         save last.pt, best.pt (lowest loss), selected.pt (train.select) and step-<N>.pt
         snapshots (train.keep_checkpoints); early stopping on the selection rule
 
-Teacher forcing: the Transformer always reads the gold target shifted right; the GRU feeds its
-gold token with probability `ratio`, decayed linearly as `train.teacher_forcing*` say.
+Teacher forcing: each model feeds the gold token with probability `ratio` at every position
+after bos, else its own prediction (`train.teacher_forcing_feed`: argmax or a sample), the ratio
+decayed linearly as `train.teacher_forcing*` say: the GRU step by step, the Transformer by
+scheduled sampling's two decoder passes. Ratio 1.0 is plain teacher forcing, in one pass.
 
 A run stops at train.max_steps (when > 0, whatever train.epochs says), else after train.epochs
 epochs, or after train.patience validations that did not change the selected checkpoint (a
@@ -58,6 +61,7 @@ from seq2seq.training import device as devices
 from seq2seq.training import run as runs
 from seq2seq.training.data import TrainingData, prepare_on_main_first
 from seq2seq.training.evaluate import diversity_replies, sample_replies, validate
+from seq2seq.training.face import build_frequency_weights
 from seq2seq.training.log import Interval, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
@@ -146,6 +150,10 @@ class Trainer:
         if payload is not None:
             runs.check_same_tokenizer(self.tokenizer, payload, self.run_dir / LAST)
         self.data = TrainingData(self.prepared, config, world, self.device.type == "cuda")
+        self.frequency_weights = build_frequency_weights(  # from the training split, or resumed
+            train, self.data.train.tgt, self.tokenizer.vocab_size, self.device,
+            saved=None if payload is None else payload.get("token_frequencies"),
+        )
 
         devices.seed_everything(train.seed)
         self.raw_model = build_model(config.model, self.tokenizer).to(self.device)
@@ -264,10 +272,13 @@ class Trainer:
             with sync:
                 with self.precision.autocast():
                     logits = self.model(
-                        batch.src, batch.src_mask, batch.tgt_in, teacher_forcing=ratio
+                        batch.src, batch.src_mask, batch.tgt_in, teacher_forcing=ratio,
+                        feed=train.teacher_forcing_feed,
                     )
+                weights = self.frequency_weights
                 objective, batch_nll = masked_cross_entropy(
-                    logits, batch.tgt_out, self.tokenizer.pad_id, train.label_smoothing
+                    logits, batch.tgt_out, self.tokenizer.pad_id, train.label_smoothing,
+                    None if weights is None else weights(logits, batch.tgt_out),
                 )
                 self.precision.scaler.scale(objective / targets).backward()
             nll += batch_nll
@@ -399,6 +410,9 @@ class Trainer:
             "rng": devices.rng_state(),
             "nonfinite_steps": self.nonfinite_total,
             "selection": self.selection.to_dict(),
+            **({} if self.frequency_weights is None else {
+                "token_frequencies": self.frequency_weights.frequencies
+            }),
         }
 
     def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:

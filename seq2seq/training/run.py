@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from seq2seq.checkpoint import LAST
-from seq2seq.config import Config, load_config, save_config
+from seq2seq.config import Config, config_from_dict, load_config, save_config
 from seq2seq.errors import ConfigError, UserError
 from seq2seq.models import ARCHITECTURES, build_model, get_architecture
 from seq2seq.tokenizer import Tokenizer
@@ -76,7 +76,9 @@ def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None
     missing = [key for key in RESUME_KEYS if key not in payload]
     if missing:
         raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
-    ours, theirs = flatten(config.to_dict()), flatten(payload["config"])
+    # Read back through config_from_dict: a key added since the checkpoint was written takes
+    # its default there, which is what the run trained with.
+    ours, theirs = flatten(config.to_dict()), flatten(config_from_dict(payload["config"]).to_dict())
     for key in sorted(ours.keys() | theirs.keys()):
         if key in RESUME_MAY_CHANGE or key.startswith("decode."):
             continue

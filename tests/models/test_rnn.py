@@ -259,6 +259,25 @@ def test_training_with_partial_teacher_forcing_is_reproducible_under_a_seed():
     assert not torch.allclose(runs[0], model(src, src_mask, tgt_in, teacher_forcing=0.5))
 
 
+def test_sampled_feed_draws_the_fed_tokens_from_the_softmax():
+    model = make_model("dot")
+    tied = [VOCAB - 1, VOCAB - 2]
+
+    def stub_out(attentional):  # (B, T, D) -> (B, T, V): two tokens equally likely
+        logits = torch.zeros(*attentional.shape[:-1], VOCAB)
+        logits[..., tied] = 10.0
+        return logits
+
+    model.decoder.out.forward = stub_out
+    fed = []
+    model.embedding.register_forward_pre_hook(lambda module, inputs: fed.append(inputs[0]))
+    src, src_mask = make_src([5, 3, 4])
+    torch.manual_seed(0)
+    model(src, src_mask, make_tgt(3, 8), teacher_forcing=0.0, feed="sample")
+    steps = torch.cat(fed[2:], dim=1)  # fed[0]: the source, fed[1]: bos
+    assert set(steps.unique().tolist()) == set(tied)
+
+
 def test_tied_output_projection_is_the_embedding():
     tied, untied = make_model(tie_embeddings=True), make_model(tie_embeddings=False)
     assert tied.decoder.out.weight is tied.embedding.weight

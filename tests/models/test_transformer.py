@@ -305,11 +305,110 @@ def test_dropout_is_active_in_training_only():
     assert not torch.equal(model(src, src_mask, tgt_in), model(src, src_mask, tgt_in))
 
 
-def test_teacher_forcing_below_one_is_rejected():
-    model = make_model()
+# Scheduled sampling (Mihaylova & Martins, 2019) --------------------------------------------
+
+class StubGenerator(nn.Module):
+    """Stub output layer with known predictions: at position t, `tokens[t]` tied for the
+    maximum (a tuple: several tied tokens, the same at every position)."""
+
+    def __init__(self, tokens: list[int] | tuple[int, ...]) -> None:
+        super().__init__()
+        self.tokens = tokens
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, V)
+        logits = torch.zeros(*h.shape[:-1], VOCAB)
+        if isinstance(self.tokens, tuple):
+            logits[..., list(self.tokens)] = 10.0
+        else:
+            logits[:, torch.arange(h.size(1)), torch.tensor(self.tokens[: h.size(1)])] = 10.0
+        return logits
+
+
+# The stub predicts token PREDICTED[t] at position t: distinct, and never a gold token.
+PREDICTED = list(range(VOCAB - 1, VOCAB - 9, -1))
+
+
+def decoder_inputs(model: Transformer, *args, **kwargs) -> list[torch.Tensor]:
+    """The ids the shared embedding reads during one forward: the source, then each pass's
+    target inputs."""
+    seen = []
+    hook = model.embed.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    try:
+        model(*args, **kwargs)
+    finally:
+        hook.remove()
+    return seen
+
+
+def target_batch(length: int = 8) -> torch.Tensor:
+    g = torch.Generator().manual_seed(4)
+    tgt_in = torch.randint(3, VOCAB - 8, (3, length), generator=g)  # never a PREDICTED token
+    tgt_in[:, 0] = BOS
+    return tgt_in
+
+
+def test_ratio_one_is_todays_teacher_forcing_bit_for_bit_and_draws_no_coins():
+    model = make_model(dropout=0.3).train()
     src, src_mask = make_batch()
-    with pytest.raises(ValueError, match="teacher forcing"):
-        model(src, src_mask, torch.randint(3, VOCAB, (3, 4)), teacher_forcing=0.5)
+    tgt_in = target_batch()
+    torch.manual_seed(5)
+    scheduled = model(src, src_mask, tgt_in, teacher_forcing=1.0, feed="sample")
+    after = torch.get_rng_state()
+    torch.manual_seed(5)  # the one-pass teacher forcing, written out
+    memory = model.encode(src, src_mask)
+    h, _, _ = model.decoder(
+        model.embed(tgt_in), model.decoder.project_memory(memory.states), memory.mask
+    )
+    assert torch.equal(scheduled, model.generator(h))
+    assert torch.equal(after, torch.get_rng_state())
+
+
+def test_ratio_zero_feeds_the_second_pass_only_the_first_pass_predictions():
+    model = make_model().train()
+    model.generator = StubGenerator(PREDICTED)
+    src, src_mask = make_batch()
+    tgt_in = target_batch()
+    _, first, second = decoder_inputs(model, src, src_mask, tgt_in, teacher_forcing=0.0)
+    assert torch.equal(first, tgt_in)  # the first pass reads the gold target
+    assert torch.equal(second[:, 0], tgt_in[:, 0])  # bos is always fed
+    # then only predictions: input t is what the first pass predicted at t - 1
+    assert torch.equal(second[:, 1:], torch.tensor(PREDICTED[:7]).expand(3, 7))
+
+
+def test_sampled_predictions_come_from_the_softmax():
+    model = make_model()
+    model.generator = StubGenerator((VOCAB - 1, VOCAB - 2))  # two tokens, equally likely
+    src, src_mask = make_batch()
+    torch.manual_seed(0)
+    _, _, second = decoder_inputs(
+        model, src, src_mask, target_batch(), teacher_forcing=0.0, feed="sample"
+    )
+    assert set(second[:, 1:].unique().tolist()) == {VOCAB - 1, VOCAB - 2}
+
+
+def test_each_position_keeps_its_gold_token_on_a_coin_from_the_global_rng():
+    model = make_model()  # eval mode: the coins are the only random draw
+    model.generator = StubGenerator(PREDICTED)
+    src, src_mask = make_batch()
+    tgt_in = target_batch()
+    torch.manual_seed(3)
+    _, _, second = decoder_inputs(model, src, src_mask, tgt_in, teacher_forcing=0.5)
+    torch.manual_seed(3)
+    gold = torch.rand(3, tgt_in.size(1) - 1) < 0.5
+    assert 0 < gold.sum() < gold.numel()
+    predicted = torch.tensor(PREDICTED[:7]).expand(3, 7)
+    assert torch.equal(second[:, 1:], torch.where(gold, tgt_in[:, 1:], predicted))
+
+
+def test_only_the_second_pass_records_gradients():
+    model = make_model().train()
+    grad_enabled = []
+    model.generator.register_forward_hook(
+        lambda module, inputs, output: grad_enabled.append(output.requires_grad)
+    )
+    src, src_mask = make_batch()
+    model(src, src_mask, target_batch(), teacher_forcing=0.5)
+    assert grad_enabled == [False, True]
 
 
 def test_sequence_longer_than_max_len_is_a_user_error():
