@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq import diversity
-from seq2seq.checkpoint import Trained, load_trained
+from seq2seq.checkpoint import Trained, checkpoint_path, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
@@ -66,10 +66,20 @@ class Examples:
 
 
 def run_labels(trained: list[Trained]) -> list[str]:
-    """Unique labels from the run folders' names (a repeated name gets -2, -3, ...)."""
-    labels: list[str] = []
+    """Labels from the run folders' names, with @<file> for a checkpoint other than the one
+    the folder offers (runs/x/best.pt of a run that selected selected.pt: x@best)."""
+    bases = []
     for run in trained:
         base = run.run_dir.name or run.path.stem
+        offered = run.run_dir.is_dir() and run.path == checkpoint_path(run.run_dir)
+        bases.append(base if offered else f"{base}@{run.path.stem}")
+    return unique_labels(bases)
+
+
+def unique_labels(bases: list[str]) -> list[str]:
+    """The names, a repeated one made unique with -2, -3, ..."""
+    labels: list[str] = []
+    for base in bases:
         label, k = base, 2
         while label in labels or label == SAMPLES_FOLDER:
             label, k = f"{base}-{k}", k + 1

@@ -39,7 +39,7 @@ from seq2seq.comparison.pipeline import (
     check_same_tokenizer,
     evaluate_run,
     load_examples,
-    run_labels,
+    unique_labels,
 )
 from seq2seq.diversity import MIN_NGRAMS, ngram_counts
 from seq2seq.errors import UserError
@@ -105,7 +105,7 @@ def sweep(options: Options) -> list[SweepRun]:
     run_dirs = [Path(run) for run in options.runs]
     paths = [snapshots(run_dir) for run_dir in run_dirs]
     first = [load_trained(run_paths[0], options.device) for run_paths in paths]
-    labels = run_labels(first)
+    labels = unique_labels([run_dir.resolve().name for run_dir in run_dirs])
     check_same_tokenizer(first, labels)
     examples = load_examples(options, first, labels)
     if examples.tgt is None:
