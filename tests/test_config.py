@@ -27,6 +27,8 @@ def test_shipped_configs_load(path: Path) -> None:
         ("transformer.yaml", "gru.yaml"),
         ("tiny-transformer.yaml", "tiny-gru.yaml"),
         ("cpu-transformer.yaml", "cpu-gru.yaml"),
+        ("protocol-cpu-transformer.yaml", "protocol-cpu-gru.yaml"),
+        ("protocol-transformer.yaml", "protocol-gru.yaml"),
     ],
 )
 def test_paired_configs_share_data_settings(first: str, second: str) -> None:
