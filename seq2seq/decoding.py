@@ -371,14 +371,17 @@ def beam_search(
     no_repeat_ngram: int = 0,
     need_attention: bool = False,
 ) -> DecodeResult:
-    """Beam search keeping `beam_size` unfinished hypotheses per source.
+    """Beam search keeping `beam_size` unfinished hypotheses per source, as fairseq does.
 
-    At every step each hypothesis' eos extension is a finished candidate, scored as
-    `log p / length ** length_penalty` (length counts eos); the best one is kept per source.
-    The other extensions compete for the next beam. A source is done when its best finished
-    score cannot be beaten: log-probabilities only fall, so no live hypothesis can end above
-    `its score / max_len ** length_penalty`. Hypotheses still alive after `max_len` steps
-    compete as if finished there. Greedy's reply is among the candidates of a beam of one.
+    At every step the 2K best extensions of a source's K hypotheses are ranked. An eos among the
+    first K of them finishes its hypothesis, scored as `log p / length ** length_penalty`
+    (length counts eos); the best finished one is kept per source. An eos ranked lower finishes
+    nothing (it would favour short replies whatever their rank), and the K best other
+    extensions form the next beam. A source is done once K hypotheses have finished and the
+    best of them scores above every live hypothesis as it stands (Hugging Face's rule), or
+    when its best finished score cannot be beaten at all: log-probabilities only fall, so no
+    live hypothesis can end above `its score / max_len ** length_penalty`. Hypotheses still
+    alive after `max_len` steps compete as if finished there. A beam of one is greedy search.
 
     Arguments as for `greedy`, plus `beam_size` (>= 1) and `length_penalty` (>= 0).
     """
@@ -391,17 +394,30 @@ def beam_search(
             )
             log_probs = next_log_probs(logits, beams.history, rules)
             total = beams.scores.view(-1, 1) + log_probs  # (B * K, V)
-            ended = total[:, eos_id].view(-1, beam_size) / (step + 1) ** length_penalty
-            beams.keep_best_finished(ended)
+            vocab_size = total.size(1)
+            scores, flat = total.view(-1, beam_size * vocab_size).topk(2 * beam_size, dim=-1)
+            beam, tokens = flat // vocab_size, flat % vocab_size  # (B, 2K) each
+            ends = (tokens == eos_id) & torch.isfinite(scores)
+            ends[:, beam_size:] = False  # only an eos among the K best finishes a hypothesis
+            ends &= ~beams.done[:, None]
+            beams.keep_best_finished(
+                torch.where(ends, scores / (step + 1) ** length_penalty, NEG_INF), beam
+            )
+            beams.finished += ends.sum(-1)
             if need_attention:
                 beams.record_attention(beams.state.cross_attention)
-            total[:, eos_id] = NEG_INF  # eos extensions were handled above
-            beams.advance(model, total)
-            bound = beams.scores.max(-1).values / max_len**length_penalty  # (B,)
-            if (beams.best_scores >= bound).all():
+            # at most K of the 2K are eos, so K other extensions always remain
+            scores = scores.masked_fill(tokens == eos_id, NEG_INF)
+            beams.advance(model, scores, beam, tokens)
+            live = beams.scores.max(-1).values  # (B,)
+            ahead = beams.best_scores >= live / (step + 1) ** length_penalty
+            unbeatable = beams.best_scores >= live / max_len**length_penalty
+            beams.done |= ((beams.finished >= beam_size) & ahead) | unbeatable
+            if beams.done.all():
                 break
         else:
-            beams.keep_best_finished(beams.scores / max_len**length_penalty)
+            last = beams.scores.masked_fill(beams.done[:, None], NEG_INF)
+            beams.keep_best_finished(last / max_len**length_penalty, beams.own_rows)
         attention = beams.best_attention if need_attention else None
         return make_result(beams.best_history, beams.best_scores, attention, src_mask, eos_id)
 
@@ -416,6 +432,8 @@ class Beams:
         device = memory.states.device
         self.beam_size = beam_size
         self.first_rows = torch.arange(batch_size, device=device) * beam_size  # (B,)
+        # each live hypothesis' own beam index, to finish all of them at max_len: (B, K)
+        self.own_rows = torch.arange(beam_size, device=device).expand(batch_size, -1)
         # encode once, then repeat each source's memory for its K beams
         sources = torch.arange(batch_size, device=device).repeat_interleave(beam_size)
         self.memory = memory.index_select(sources)  # (B * K, S, D)
@@ -428,6 +446,8 @@ class Beams:
         self.best_history = torch.full((batch_size, max_len), rules.eos_id, device=device)
         self.best_scores = torch.full((batch_size,), NEG_INF, device=device)  # (B,)
         self.best_attention: Tensor | None = None  # (B, max_len, H, S)
+        self.finished = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,)
+        self.done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
 
     def record_attention(self, step_attention: Tensor) -> None:
         """Append the (B * K, H, S) cross-attention of the current step to each hypothesis."""
@@ -441,12 +461,12 @@ class Beams:
         else:
             self.attention = torch.cat([self.attention, step_attention], dim=1)
 
-    def keep_best_finished(self, candidates: Tensor) -> None:
-        """Adopt, per source, the best of (B, K) finished candidate scores when it beats the
-        best so far; a candidate is its hypothesis' tokens so far (then eos)."""
-        best, beam = candidates.max(-1)  # (B,)
+    def keep_best_finished(self, candidates: Tensor, beams: Tensor) -> None:
+        """Adopt, per source, the best of (B, C) finished candidate scores when it beats the
+        best so far; candidate c is hypothesis `beams[:, c]`'s tokens so far (then eos)."""
+        best, column = candidates.max(-1)  # (B,)
         better = best > self.best_scores
-        rows = self.first_rows + beam  # (B,)
+        rows = self.first_rows + beams.gather(1, column[:, None]).squeeze(1)  # (B,)
         t = self.history.size(1)
         chosen = self.history.index_select(0, rows)  # (B, t)
         self.best_history[:, :t] = torch.where(better[:, None], chosen, self.best_history[:, :t])
@@ -457,17 +477,17 @@ class Beams:
                 better[:, None, None, None], chosen, self.best_attention[:, :t]
             )
 
-    def advance(self, model: Seq2SeqModel, total: Tensor) -> None:
-        """Keep the K best extensions of each source's beams.
+    def advance(self, model: Seq2SeqModel, scores: Tensor, beams: Tensor, tokens: Tensor) -> None:
+        """Keep the K best of each source's (B, 2K) ranked extensions.
 
         Args:
-            total: (B * K, V) hypothesis score plus next-token log-probability (eos at -inf).
+            scores: (B, 2K) hypothesis score plus next-token log-probability (eos at -inf).
+            beams, tokens: (B, 2K) the hypothesis each extends and the token it appends.
         """
-        vocab_size = total.size(1)
-        scores, flat = total.view(-1, self.beam_size * vocab_size).topk(self.beam_size, dim=-1)
-        beam, tokens = flat // vocab_size, flat % vocab_size  # (B, K) each
+        scores, order = scores.topk(self.beam_size, dim=-1)  # (B, K)
+        beam, tokens = beams.gather(1, order), tokens.gather(1, order)
         rows = (self.first_rows[:, None] + beam).view(-1)  # (B * K,) the parent of each
-        self.tokens = tokens.view(-1)
+        self.tokens = tokens.reshape(-1)
         self.history = torch.cat([self.history[rows], self.tokens[:, None]], dim=1)
         self.scores = scores
         self.state = model.reorder_state(self.state, rows)

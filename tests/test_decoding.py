@@ -14,6 +14,7 @@ from torch import Tensor
 
 from seq2seq.config import DecodeConfig, load_config
 from seq2seq.decoding import (
+    NEG_INF,
     beam_search,
     block_repeated_ngrams,
     filter_top_k_top_p,
@@ -329,16 +330,81 @@ def test_batched_decoding_equals_one_source_at_a_time(name, strategy):
         assert batched.attention[i].shape[-1] == length
 
 
+def partly_trained(name: str) -> tuple[Seq2SeqModel, Tensor, Tensor]:
+    """A tiny model trained a little on 16 random pairs (replies of 1 to 7 tokens), so that its
+    replies end at various lengths; returns it with the (16, 7) sources and their mask."""
+    model, generator = tiny_model(name), torch.Generator().manual_seed(2)
+    src = torch.randint(EOS + 1, 60, (16, 7), generator=generator)
+    mask = torch.arange(7)[None, :] < torch.randint(2, 8, (16, 1), generator=generator)
+    src = src.masked_fill(~mask, PAD)
+    lengths = torch.randint(1, 8, (16,), generator=generator)
+    tgt = torch.randint(EOS + 1, 60, (16, 8), generator=generator)
+    tgt[torch.arange(16), lengths] = EOS
+    tgt = tgt.masked_fill(torch.arange(8)[None, :] > lengths[:, None], PAD)
+    shifted = tgt[:, :-1].masked_fill(tgt[:, :-1] == EOS, PAD)
+    tgt_in = torch.cat([torch.full((16, 1), BOS), shifted], dim=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(40):
+        logits = model(src, mask, tgt_in)
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), tgt, ignore_index=PAD)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), src, mask
+
+
 @pytest.mark.parametrize("name", ["tiny-transformer", "tiny-gru"])
-def test_beam_of_one_never_scores_below_greedy_on_real_models(name):
-    model, (src, mask) = tiny_model(name), padded_sources()
-    found = greedy(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12)
-    beam = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12, beam_size=1,
-                       length_penalty=0.0)
-    wide = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=12, beam_size=4,
-                       length_penalty=0.0)
-    for greedy_score, beam_score, wide_score in zip(
-        found.scores, beam.scores, wide.scores, strict=True
-    ):
-        assert beam_score >= greedy_score - 1e-4
-        assert wide_score >= greedy_score - 1e-4
+def test_beam_of_one_is_greedy_on_trained_models(name):
+    model, src, mask = partly_trained(name)
+    found = greedy(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10)
+    assert len({len(tokens) for tokens in found.tokens}) >= 3  # replies end at various steps
+    for length_penalty in (0.0, 1.0):
+        beam = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=1,
+                           length_penalty=length_penalty)
+        assert beam.tokens == found.tokens
+    assert beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=1,
+                       length_penalty=0.0).scores == pytest.approx(found.scores, abs=1e-4)
+
+
+def exhaustive_best(table, source_id: int, max_len: int, length_penalty: float):
+    """The stub model's best reply and its score, by enumerating every token sequence.
+
+    Tokens outside a table entry (logit -30) are left out: they can never be optimal."""
+    best: tuple[float, list[int]] = (NEG_INF, [])
+
+    def extend(prefix: tuple[int, ...], log_p: float) -> None:
+        nonlocal best
+        for token, p in table.get((source_id, prefix), {EOS: 0.9, A: 0.1}).items():
+            total, length = log_p + math.log(p), len(prefix) + 1
+            if token == EOS or length == max_len:  # ended, or alive at max_len
+                reply = list(prefix) if token == EOS else [*prefix, token]
+                best = max(best, (total / length**length_penalty, reply))
+            else:
+                extend((*prefix, token), total)
+
+    extend((), 0.0)
+    return best[1], best[0]
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_wide_beam_finds_the_exhaustive_optimum(length_penalty):
+    # eos is likely early but the best full replies are long: short-sighted search fails
+    table = {(0, ()): {EOS: 0.5, A: 0.3, B: 0.2}, (0, (A,)): {EOS: 0.5, C: 0.25, D: 0.25},
+             (0, (B,)): {C: 0.95, EOS: 0.05}, (0, (B, C)): {D: 0.95, EOS: 0.05},
+             (0, (B, C, D)): {EOS: 0.99, A: 0.01}, (0, (A, C)): {EOS: 0.6, A: 0.4}}
+    expected, score = exhaustive_best(table, 0, 4, length_penalty)
+    result = run(beam_search, StubModel(table), 0, beam_size=5**4, max_len=4,
+                 length_penalty=length_penalty)
+    assert result.tokens == [expected]
+    assert result.scores[0] == pytest.approx(score, abs=1e-4)
+
+
+def test_an_eos_ranked_below_the_beam_finishes_nothing():
+    # a beam of one is greedy: B C wins; the old rule finished "A eos" (0.6 * 0.4) ahead of it
+    # because every hypothesis' eos became a candidate, whatever its rank
+    table = {(0, ()): {A: 0.35, B: 0.65}, (0, (A,)): {EOS: 1.0},
+             (0, (B,)): {C: 0.6, EOS: 0.4}, (0, (B, C)): {EOS: 0.6, D: 0.4}}
+    assert run(greedy, StubModel(table), 0).tokens == [[B, C]]
+    result = run(beam_search, StubModel(table), 0, beam_size=1, length_penalty=0.0)
+    assert result.tokens == [[B, C]]
