@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from seq2seq.checkpoint import load_checkpoint
 
@@ -118,3 +120,34 @@ def test_the_protocol_configs_train_their_first_steps(tmp_path, env, arch) -> No
     for name in ("step-2.pt", "step-4.pt", "selected.pt", "best.pt", "last.pt"):
         assert (run_dir / name).is_file(), name
     assert load_checkpoint(run_dir / "last.pt")["config"]["train"]["patience"] == 0
+
+
+def test_two_processes_update_as_one_process_on_both_batches(tmp_path, env, exchanges_corpus):
+    """Two CPU processes (gloo, started as torchrun would: RANK, WORLD_SIZE, MASTER_ADDR): rank
+    r takes batch r of each pair, and their averaged gradient must be the per-token mean over
+    both batches, as one process accumulating the same two batches computes it (the batches
+    hold different numbers of target tokens, which tells the two normalisations apart)."""
+    common = [*TINY, "--corpus", str(exchanges_corpus), "--max-steps", "2",
+              "--set", "model.dropout=0", "--set", "train.eval_interval=100000"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks = [
+        subprocess.Popen(
+            command(*common, "--run-dir", str(tmp_path / "two")), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+            env={**env, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                 "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank)},
+        )
+        for rank in (0, 1)
+    ]
+    one = run([*common, "--run-dir", str(tmp_path / "one"), "--set", "train.grad_accum=2"],
+              env, tmp_path)
+    outputs = [process.communicate(timeout=300)[0] for process in ranks]
+    assert one.returncode == 0, one.stderr
+    assert [process.returncode for process in ranks] == [0, 0], outputs
+    assert "2 process(es)" in outputs[0]
+    single = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    pair = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
+    for name, weight in single.items():
+        torch.testing.assert_close(pair[name], weight, rtol=1e-4, atol=1e-6, msg=name)

@@ -67,6 +67,16 @@ def agree_max(value: int, world: Distributed, device: torch.device) -> int:
     return int(tensor.item())
 
 
+def sum_over_processes(value: float, world: Distributed, device: torch.device) -> float:
+    """The sum of `value` over all processes (`value` itself with one process)."""
+    if not world.enabled:
+        return value
+    where = device if device.type == "cuda" else "cpu"
+    tensor = torch.tensor([value], dtype=torch.float64, device=where)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item())
+
+
 def close_distributed(world: Distributed) -> None:
     if world.enabled and dist.is_initialized():
         dist.destroy_process_group()

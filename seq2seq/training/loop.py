@@ -4,7 +4,8 @@
         for each of train.grad_accum batches:        (token-budget batches, seeded order)
             logits = model(src, src_mask, tgt_in, teacher_forcing=ratio, feed=...)
             loss = masked cross-entropy (label-smoothed, FACE-weighted with train.loss: face)
-                   / real target tokens of the step
+                   / real target tokens of the step (of all processes' batches: DDP averages
+                   gradients, so the per-token mean over processes needs the global count)
             backward                                   (scaled when training in float16)
         global gradient norm, clipped to train.clip_norm
         non-finite loss or norm? skip the update, count it, stop after max_nonfinite_steps
@@ -261,6 +262,10 @@ class Trainer:
         group = self.data.batches(self.epoch)[self.position : self.position + train.grad_accum]
         batches = [self.data.collate(self.data.train, indices).to(self.device) for indices in group]
         targets = sum(batch.num_targets for batch in batches)
+        # DDP averages the processes' gradients: dividing each process's summed loss by the
+        # mean count per process makes the average the per-token mean over all processes.
+        targets = int(devices.sum_over_processes(targets, self.world, self.device))
+        per_process = targets / self.world.world_size
         ratio = teacher_forcing_ratio(self.step, train)
         self.model.train()
         nll = torch.zeros((), device=self.device)
@@ -280,14 +285,15 @@ class Trainer:
                     logits, batch.tgt_out, self.tokenizer.pad_id, train.label_smoothing,
                     None if weights is None else weights(logits, batch.tgt_out),
                 )
-                self.precision.scaler.scale(objective / targets).backward()
+                self.precision.scaler.scale(objective / per_process).backward()
             nll += batch_nll
         scaler = self.precision.scaler
         scaler.unscale_(self.optimizer)  # clip (and measure) the true gradients
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.raw_model.parameters(), train.clip_norm or math.inf
         )
-        loss, norm = float(nll) / targets, float(grad_norm)
+        nll_sum = devices.sum_over_processes(float(nll), self.world, self.device)
+        loss, norm = nll_sum / targets, float(grad_norm)
         finite = math.isfinite(loss) and math.isfinite(norm)
         if finite:
             scaler.step(self.optimizer)
