@@ -16,6 +16,8 @@ naming the key, before any data is touched.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -211,6 +213,20 @@ class Config:
         self.train.validate()
         self.decode.validate()
 
+        positions = getattr(self.model, "max_len", None)  # positions a Transformer covers
+        if positions is not None:
+            for key, length in (
+                ("data.max_src_len", self.data.max_src_len),
+                ("data.max_tgt_len", self.data.max_tgt_len + 1),  # bos first
+                ("decode.max_len", self.decode.max_len),
+            ):
+                check(
+                    length <= positions,
+                    key,
+                    f"needs {length} positions but model.max_len is {positions}; "
+                    f"raise model.max_len or lower {key}",
+                )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -260,15 +276,34 @@ def coerce(value: Any, expected: Any, key: str) -> Any:
     if expected is Any:
         return value
     if expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        check(ok, key, f"{value!r} is not a number")
-        return float(value)
+        number = as_number(value)
+        check(number is not None, key, f"{value!r} is not a number")
+        return float(number)
     if expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        number = as_number(value)
+        ok = number is not None and float(number).is_integer()
         check(ok, key, f"{value!r} is not an integer")
-        return value
+        return int(number)
     check(isinstance(value, expected), key, f"{value!r} is not a {expected.__name__}")
     return value
+
+
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def as_number(value: Any) -> int | float | None:
+    """An int or a finite float, or None when `value` is not a number.
+
+    YAML 1.1 (`yaml.safe_load`) reads `5e-4` and `1e6` as strings (its floats need a dot and a
+    signed exponent, `5.0e-4`), so a string written like a number in scientific notation counts.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -348,11 +383,20 @@ def load_config(
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path}: cannot read it ({error.strerror})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {path}{where}: not valid YAML") from None
+    if raw is None:
+        raise ConfigError(
+            f"config file {path} is empty; give it at least a model section "
+            "(see configs/ for examples)"
+        )
     check(isinstance(raw, dict), str(path), "must hold a mapping of sections")
     return config_from_dict(apply_overrides(raw, overrides or []), arch=arch)
 

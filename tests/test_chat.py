@@ -218,6 +218,12 @@ def test_set_accepts_fields_shorthands_and_rejects_bad_values():
     assert chat.override_decode(decode, ["decode.beam=3"]).beam_size == 3
 
 
+def test_set_reads_scientific_notation():
+    sampled = chat.parse_settings(DecodeConfig(), ["sample", "temperature=7e-1", "top_p=9E-1"])
+    assert (sampled.temperature, sampled.top_p) == (0.7, 0.9)
+    assert chat.override_decode(DecodeConfig(), ["decode.max_len=1e2"]).max_len == 100
+
+
 def test_commands(bots):
     bot, said = bots["gru"], []
     bot.turns = ["hi", "hello"]

@@ -144,3 +144,75 @@ def test_both_models_take_the_same_teacher_forcing_knob_and_decay(name: str) -> 
     train = load_config(CONFIGS / name, overrides).train
     assert (train.teacher_forcing, train.teacher_forcing_final) == (0.9, 0.5)
     assert train.teacher_forcing_feed == "sample"
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("train.lr=5e-4", "lr", 5e-4),
+        ("train.lr=3E-4", "lr", 3e-4),
+        ("train.lr=.5e-3", "lr", 5e-4),
+        ("train.clip_norm=1e1", "clip_norm", 10.0),
+        ("train.max_steps=1e6", "max_steps", 1_000_000),
+        ("train.max_steps=2.0e+3", "max_steps", 2000),
+    ],
+)
+def test_scientific_notation_is_a_number(override: str, key: str, expected: float) -> None:
+    # YAML 1.1 (safe_load) reads 5e-4 and 1e6 as strings
+    config = load_config(CONFIGS / "tiny-transformer.yaml", [override])
+    value = getattr(config.train, key)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_scientific_notation_in_a_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "sci.yaml"
+    path.write_text("model:\n  arch: gru\ntrain:\n  lr: 3e-4\n  max_steps: 1e3\n", "utf-8")
+    config = load_config(path)
+    assert config.train.lr == 3e-4 and config.train.max_steps == 1000
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("train.max_steps=1.5e0", "not an integer"),
+        ("train.max_steps=2.5", "not an integer"),
+        ("train.lr=.inf", "not a number"),
+        ("train.lr=1e-4x", "not a number"),
+        ("train.lr=inf", "not a number"),
+        ("train.lr=nan", "not a number"),
+        ("train.lr=e5", "not a number"),
+    ],
+)
+def test_strings_that_are_not_numbers_are_still_refused(override: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_config(CONFIGS / "tiny-transformer.yaml", [override])
+
+
+def test_an_empty_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    for text in ("", "# only a comment\n"):
+        path.write_text(text, "utf-8")
+        with pytest.raises(ConfigError, match="empty"):
+            load_config(path, arch="gru")
+
+
+def test_a_config_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("model:\n  arch: gru  # é\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("decode.max_len=200", "decode.max_len"),
+        ("data.max_src_len=129", "data.max_src_len"),
+        ("data.max_tgt_len=128", "data.max_tgt_len"),
+    ],
+)
+def test_lengths_beyond_the_transformer_positions_are_refused(override: str, key: str) -> None:
+    # tiny-transformer.yaml has model.max_len 128: checked at load, not at the first validation
+    with pytest.raises(ConfigError, match=f"{key}: .*model.max_len is 128"):
+        load_config(CONFIGS / "tiny-transformer.yaml", [override])
+    load_config(CONFIGS / "tiny-transformer.yaml", ["decode.max_len=128", "data.max_tgt_len=127"])
