@@ -50,6 +50,12 @@ def distinct_n(replies: list[str], n: int) -> float:
     return unique / total if total else 0.0
 
 
+def distinct_or_none(replies: list[str], n: int) -> tuple[float | None, int]:
+    """(distinct-n, its n-gram count) as reports show it: None below `MIN_NGRAMS` n-grams."""
+    unique, total = ngram_counts(replies, n)
+    return (unique / total if total >= MIN_NGRAMS else None), total
+
+
 def mean_length(replies: list[str]) -> float:
     """Mean number of whitespace-separated words per reply (0.0 for no replies)."""
     return sum(len(words(r)) for r in replies) / len(replies) if replies else 0.0

@@ -76,7 +76,13 @@ def test_reports_exist_and_agree_with_stdout(compared):
         assert int(n) == metric["n"] > 0
         digits = next(m.digits for m in METRICS if m.key == metric["key"])
         for label, text in zip(labels, shown, strict=True):
-            assert float(text) == pytest.approx(metric["values"][label], abs=0.6 * 10**-digits)
+            value, _, count = text.partition(" (")
+            if "counts" in metric:  # distinct-n: its n-gram count beside it, n/a below 100
+                assert count == f"{metric['counts'][label]:,} n-grams)"
+            if value == "n/a":
+                assert metric["values"][label] is None and metric["counts"][label] < 100
+                continue
+            assert float(value) == pytest.approx(metric["values"][label], abs=0.6 * 10**-digits)
     assert {m["key"] for m in report["metrics"]} == {m.key for m in METRICS}
     (difference,) = report["perplexity_differences"]
     assert rows["gru - transformer"] == [
@@ -147,7 +153,14 @@ def test_tensorboard_has_one_folder_per_run_with_metrics_text_and_images(compare
         events = EventAccumulator(str(out / label), size_guidance={"images": 0})
         events.Reload()
         tags = events.Tags()
-        assert {f"compare/{m.key}" for m in METRICS} <= set(tags["scalars"])
+        counted = {m.key: m.count_key for m in METRICS if m.count_key}
+        assert {f"compare/{m.key}" for m in METRICS if not m.count_key} <= set(tags["scalars"])
+        assert {f"compare/{key}" for key in counted.values()} <= set(tags["scalars"])
+        run = next(r for r in json.loads((out / "report.json").read_text())["runs"]
+                   if r["label"] == label)
+        for key, count_key in counted.items():  # distinct-n only where it means something
+            assert (f"compare/{key}" in tags["scalars"]) == (run[key] is not None)
+            assert events.Scalars(f"compare/{count_key}")[0].value == run[count_key]
         assert "compare/top_replies/text_summary" in tags["tensors"]
         assert tags["images"] and all(t.startswith("attention/example_") for t in tags["images"])
         image = events.Images(tags["images"][0])[0]

@@ -3,6 +3,7 @@ import pytest
 from seq2seq.diversity import (
     MIN_NGRAMS,
     distinct_n,
+    distinct_or_none,
     diversity_scalars,
     mean_length,
     ngram_counts,
@@ -47,6 +48,8 @@ def test_ngram_counts_say_what_distinct_n_rests_on():
     replies = ["yes"] * 50 + ["what are you doing here"]
     assert distinct_n(replies, 2) == 1.0
     assert ngram_counts(replies, 2)[1] == 4 < MIN_NGRAMS
+    assert distinct_or_none(replies, 2) == (None, 4)  # reports say n/a, not 1.0000
+    assert distinct_or_none(replies * 30, 1) == (6 / 1650, 1650)
 
 
 def test_diversity_scalars_on_hand_made_replies():

@@ -185,10 +185,14 @@ def evaluate_run(
     replies = greedy_replies(run.model, tokenizer, examples.src, batches, max_len, label)
     texts = [tokenizer.decode(ids) for ids in replies.tokens]
     counts = diversity.reply_counts(texts)
+    (distinct_1, unigrams), (distinct_2, bigrams) = (
+        diversity.distinct_or_none(texts, n) for n in (1, 2)
+    )
     result = RunResult(
         label=label, checkpoint=str(run.path), arch=run.config.model.arch, step=run.step,
         parameters=run.model.num_parameters(), n_replies=len(texts),
-        distinct_1=diversity.distinct_n(texts, 1), distinct_2=diversity.distinct_n(texts, 2),
+        distinct_1=distinct_1, distinct_2=distinct_2, distinct_1_ngrams=unigrams,
+        distinct_2_ngrams=bigrams,
         mean_length=diversity.mean_length(texts), top1_share=counts.top1_share,
         top10_share=counts.top10_share, unique_share=counts.unique_share,
         replies_per_second=replies.per_second, decode_seconds=replies.seconds,

@@ -10,10 +10,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from seq2seq.comparison.results import Comparison, RunResult, Sample
+from seq2seq.comparison.results import Comparison, Metric, RunResult, Sample
+from seq2seq.diversity import MIN_NGRAMS
 from seq2seq.markdown import cell, table
 
 CONFIDENCE_LABEL = "95% CI"
+
+
+def value_cell(run: RunResult, metric: Metric) -> str:
+    """A run's value ("n/a" when None), with its own count beside it when the metric has one."""
+    value = getattr(run, metric.key)
+    text = "n/a" if value is None else f"{value:.{metric.digits}f}"
+    if metric.count_key:
+        text += f" ({getattr(run, metric.count_key):,} n-grams)"
+    return text
 
 
 def metrics_table(comparison: Comparison) -> str:
@@ -21,7 +31,7 @@ def metrics_table(comparison: Comparison) -> str:
     rows = []
     for metric in comparison.metrics():
         n = getattr(comparison.runs[0], metric.n_key)
-        values = [f"{getattr(run, metric.key):.{metric.digits}f}" for run in comparison.runs]
+        values = [value_cell(run, metric) for run in comparison.runs]
         rows.append([metric.label, str(n), *values])
     return table(["metric", "n", *map(cell, comparison.labels)], rows)
 
@@ -77,7 +87,8 @@ def markdown(comparison: Comparison) -> str:
         "without label smoothing: per target token (eos included) and per reference word "
         "(whitespace words of the reference as the tokenizer normalises it, + 1 per reply for "
         "its end). BLEU compares greedy replies with those references, lowercased. Reply-level "
-        "numbers split greedy replies on whitespace, lowercased. Speed is replies per second "
+        "numbers split greedy replies on whitespace, lowercased; distinct-n shows the n-grams "
+        f"it rests on and reads n/a below {MIN_NGRAMS}. Speed is replies per second "
         "of batched greedy decoding, generation only.",
         "",
     ]

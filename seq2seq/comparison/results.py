@@ -1,7 +1,8 @@
 """What a comparison measures: per-run results, side-by-side samples and the metric table's rows.
 
 Every number carries the count it rests on: `METRICS` names, for each row of the table, which
-count (`n_examples`, `n_replies`) is its n.
+count (`n_examples`, `n_replies`) is its n, and distinct-n also shows each run's n-gram count
+beside its value (None, shown "n/a", below `seq2seq.diversity.MIN_NGRAMS`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Metric:
     digits: int  # decimals shown in the tables (report.json keeps full precision)
     n_key: str  # the `RunResult` count this number rests on
     teacher_forced: bool  # needs references (absent with --prompts)
+    count_key: str | None = None  # a per-run count shown beside each value, e.g. n-grams
 
 
 METRICS: tuple[Metric, ...] = (
@@ -29,8 +31,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("word_ppl", "word perplexity", 2, "n_examples", True),
     Metric("token_accuracy", "token accuracy", 4, "n_examples", True),
     Metric("bleu", "BLEU (greedy)", 2, "n_replies", True),
-    Metric("distinct_1", "distinct-1", 4, "n_replies", False),
-    Metric("distinct_2", "distinct-2", 4, "n_replies", False),
+    Metric("distinct_1", "distinct-1", 4, "n_replies", False, "distinct_1_ngrams"),
+    Metric("distinct_2", "distinct-2", 4, "n_replies", False, "distinct_2_ngrams"),
     Metric("mean_length", "mean reply length (words)", 2, "n_replies", False),
     Metric("top1_share", "most frequent reply share", 4, "n_replies", False),
     Metric("top10_share", "top-10 replies share", 4, "n_replies", False),
@@ -48,6 +50,8 @@ class RunResult:
             included); n_words: their reference words (+1 per reply for eos), the word-level
             perplexity's denominator.
         n_replies: greedy replies generated (one per example or prompt).
+        distinct_1, distinct_2: None when their replies hold fewer than `MIN_NGRAMS` n-grams;
+            distinct_1_ngrams, distinct_2_ngrams: the n-gram counts they rest on.
         top_replies: the most frequent greedy replies with their counts.
     """
 
@@ -57,8 +61,10 @@ class RunResult:
     step: int
     parameters: int
     n_replies: int
-    distinct_1: float
-    distinct_2: float
+    distinct_1: float | None
+    distinct_2: float | None
+    distinct_1_ngrams: int
+    distinct_2_ngrams: int
     mean_length: float
     top1_share: float
     top10_share: float
@@ -124,7 +130,9 @@ class Comparison:
             "setup": self.setup,
             "metrics": [
                 {"key": m.key, "label": m.label, "n": getattr(self.runs[0], m.n_key),
-                 "values": {run.label: getattr(run, m.key) for run in self.runs}}
+                 "values": {run.label: getattr(run, m.key) for run in self.runs},
+                 **({"counts": {run.label: getattr(run, m.count_key) for run in self.runs}}
+                    if m.count_key else {})}
                 for m in self.metrics()
             ],
             "runs": [asdict(run) for run in self.runs],

@@ -36,7 +36,9 @@ def write_tensorboard(
             hparams = {"run": run.label, "checkpoint": run.checkpoint, "arch": run.arch,
                        "step": run.step, "parameters": run.parameters}
             metrics = {f"compare/{m.key}": float(getattr(run, m.key))
-                       for m in comparison.metrics()}
+                       for m in comparison.metrics() if getattr(run, m.key) is not None}
+            metrics.update({f"compare/{m.count_key}": float(getattr(run, m.count_key))
+                            for m in comparison.metrics() if m.count_key})
             # run_name "." keeps the hparams in this run's folder instead of a timestamped one.
             writer.add_hparams(hparams, metrics, run_name=".", global_step=run.step)
             writer.add_text("compare/top_replies", top_replies_table(run), run.step)

@@ -7,7 +7,9 @@ from seq2seq.comparison.report import markdown, samples_table, summary, write_re
 from seq2seq.comparison.results import METRICS, Comparison, Difference, RunResult, Sample
 
 
-def run_result(label: str, offset: float, teacher_forced: bool = True) -> RunResult:
+def run_result(
+    label: str, offset: float, teacher_forced: bool = True, bigrams: int = 150
+) -> RunResult:
     forced = dict(
         n_examples=40, n_tokens=300, n_words=250, loss=3.0 + offset, token_ppl=20.0855 + offset,
         word_ppl=36.5 + offset, token_accuracy=0.25, bleu=1.5, bleu_signature="nrefs:1|case:lc",
@@ -15,7 +17,8 @@ def run_result(label: str, offset: float, teacher_forced: bool = True) -> RunRes
     )
     return RunResult(
         label=label, checkpoint=f"runs/{label}/best.pt", arch=label, step=10, parameters=1000,
-        n_replies=40, distinct_1=0.1, distinct_2=0.2, mean_length=4.5, top1_share=0.3,
+        n_replies=40, distinct_1=0.1, distinct_2=0.2 if bigrams >= 100 else None,
+        distinct_1_ngrams=1190, distinct_2_ngrams=bigrams, mean_length=4.5, top1_share=0.3,
         top10_share=0.9, unique_share=0.2, replies_per_second=123.4, decode_seconds=0.3,
         top_replies=[("i don't know", 12)], **(forced if teacher_forced else {}),
     )
@@ -52,7 +55,7 @@ def test_prompts_mode_shows_reply_level_rows_only():
     text = summary(comparison(teacher_forced=False))
     rows = markdown_rows(text)
     assert "token perplexity" not in rows and "BLEU (greedy)" not in rows
-    assert rows["distinct-1"] == ["40", "0.1000", "0.1000"]
+    assert rows["distinct-1"] == ["40", "0.1000 (1,190 n-grams)", "0.1000 (1,190 n-grams)"]
     assert "reference" not in samples_table(["a", "b"], comparison(False).samples)
 
 
@@ -71,3 +74,15 @@ def test_reports_agree_with_the_summary(tmp_path):
     assert "how are \\| you?" in report  # a pipe in a reply cannot break the table
     assert "`nrefs:1|case:lc`" in report
     assert markdown(result) == report
+
+
+def test_distinct_n_shows_its_ngram_count_and_na_below_the_minimum(tmp_path):
+    runs = [run_result("gru", 0.0), run_result("transformer", 0.5, bigrams=4)]
+    result = Comparison(runs, [], [], {"split": "test"})
+    rows = markdown_rows(summary(result))
+    assert rows["distinct-2"] == ["40", "0.2000 (150 n-grams)", "n/a (4 n-grams)"]
+    _, json_path = write_reports(result, tmp_path / "out")
+    by_key = {m["key"]: m for m in json.loads(json_path.read_text())["metrics"]}
+    assert by_key["distinct_2"]["values"] == {"gru": 0.2, "transformer": None}
+    assert by_key["distinct_2"]["counts"] == {"gru": 150, "transformer": 4}
+    assert "counts" not in by_key["token_ppl"]
