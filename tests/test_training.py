@@ -110,6 +110,39 @@ def test_resumed_run_repeats_the_uninterrupted_one(
     assert state_dicts_equal(*weights)
 
 
+def test_a_resume_between_two_log_lines_logs_the_uninterrupted_averages(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    # log lines every 2 steps, stopped at step 3: the line of step 4 averages steps 3 and 4
+    train = {"max_steps": 6, "eval_interval": 4, "log_interval": 2}
+    full = tiny_config("gru", train=train, model={"dropout": 0.0})
+    train_tiny(full, tmp_path / "straight")
+    stopped = tiny_config("gru", train=train | {"max_steps": 3}, model={"dropout": 0.0})
+    train_tiny(stopped, tmp_path / "resumed")
+    train_tiny(full, tmp_path / "resumed", resume=True)
+    straight = [(r["step"], r["loss"], r["grad_norm"])
+                for r in records(tmp_path / "straight", "train")]
+    resumed = [(r["step"], r["loss"], r["grad_norm"])
+               for r in records(tmp_path / "resumed", "train")]
+    assert [step for step, *_ in resumed] == [2, 4, 6]
+    assert resumed == straight
+
+
+def test_a_half_written_metrics_line_is_dropped_on_resume(
+    tmp_path, tiny_config, train_tiny, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    train_tiny(tiny_config("gru", train={"max_steps": 2, "log_interval": 1}), run_dir)
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as file:
+        file.write('{"kind": "train", "step": 3, "lo')  # what a full disk leaves
+    capsys.readouterr()
+    result = train_tiny(tiny_config("gru", train={"max_steps": 4, "log_interval": 1}), run_dir,
+                        resume=True)
+    assert result.step == 4
+    assert "dropped 1 damaged line" in capsys.readouterr().err
+    assert [r["step"] for r in records(run_dir, "train")] == [1, 2, 3, 4]
+
+
 def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> None:
     train_tiny(tiny_config("gru", train={"max_steps": 2}), tmp_path / "run")
     changed = tiny_config("gru", train={"max_steps": 4, "lr": 0.5})

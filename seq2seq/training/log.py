@@ -107,11 +107,16 @@ class RunLogger:
         # purge_step hides events a crashed run wrote after its last checkpoint, and
         # drop_after does the same for metrics.jsonl: a resumed run continues one history.
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=start_step + 1)
-        drop_after(run_dir / METRICS, start_step)
+        damaged = drop_after(run_dir / METRICS, start_step)
         self.file = open(run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 closed in close()
         self.bar = tqdm(
             total=total_steps, initial=start_step, unit="step", disable=None, dynamic_ncols=True
         )
+        if damaged:
+            self.message(
+                f"{run_dir / METRICS}: dropped {damaged} damaged line(s) (a write cut short, "
+                "e.g. by a full disk or a power cut)"
+            )
 
     def message(self, text: str) -> None:
         """A line for the user, printed above the progress bar."""
@@ -201,14 +206,32 @@ class RunLogger:
         self.file.close()
 
 
-def drop_after(path: Path, step: int) -> None:
-    """Remove metrics.jsonl records of steps after `step` (left by a run killed after saving)."""
+def drop_after(path: Path, step: int) -> int:
+    """Remove metrics.jsonl records of steps after `step` (left by a run killed after saving)
+    and damaged lines (a half-written last line); returns how many lines were damaged."""
     if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-    if len(kept) != len(lines):
+        return 0
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    kept, damaged = [], 0
+    for line in lines:
+        record = record_step(line)
+        if record is None:
+            damaged += line.strip() != ""
+        elif record <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if kept != lines:
         path.write_text("".join(kept), encoding="utf-8")
+    return damaged
+
+
+def record_step(line: str) -> int | None:
+    """The step of one metrics.jsonl line, or None when the line is not a whole record."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) else None
 
 
 def shorten(text: str, width: int = 80) -> str:

@@ -33,6 +33,7 @@ and validation leaves all random states as it found them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -203,6 +204,9 @@ class Trainer:
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
         self.metrics = dict(payload.get("metrics") or {})
+        # The sums since the last train log line, so that line averages the same steps as in
+        # an uninterrupted run (checkpoints from before this have none: the line averages fewer).
+        self.interval = Interval(**payload.get("log_interval_sums", {}))
         if "selection" in payload:
             self.selection = Selection.from_dict(payload["selection"])
         else:  # a checkpoint from before selection rules: its best loss is all it knows
@@ -419,6 +423,7 @@ class Trainer:
             **({} if self.frequency_weights is None else {
                 "token_frequencies": self.frequency_weights.frequencies
             }),
+            "log_interval_sums": dataclasses.asdict(self.interval),
         }
 
     def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:
