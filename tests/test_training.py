@@ -143,6 +143,33 @@ def test_a_half_written_metrics_line_is_dropped_on_resume(
     assert [r["step"] for r in records(run_dir, "train")] == [1, 2, 3, 4]
 
 
+def test_a_kill_while_saving_never_leaves_best_pt_behind_last_pt(
+    monkeypatch, tmp_path, tiny_config, train_tiny
+) -> None:
+    """Killed between writing best.pt and last.pt of one validation: best.pt already holds the
+    best model, so last.pt (of the previous validation) never records a better loss than it."""
+    saved = training_loop.save_checkpoint
+    written = []
+
+    def killed_at_the_second_last_pt(path: Path, payload: dict) -> None:
+        if path.name == "last.pt" and payload["step"] == 4:
+            raise KeyboardInterrupt  # the kill
+        written.append((path.name, payload["step"]))
+        saved(path, payload)
+
+    monkeypatch.setattr(training_loop, "save_checkpoint", killed_at_the_second_last_pt)
+    run_dir = tmp_path / "run"
+    config = tiny_config("gru", train={"max_steps": 6, "eval_interval": 2, "lr": 3e-3})
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny(config, run_dir)
+    assert ("best.pt", 4) in written  # step 4 improved on step 2
+    best, last = (load_checkpoint(run_dir / name) for name in ("best.pt", "last.pt"))
+    assert best["step"] == 4 and last["step"] == 2
+    assert best["best_valid_loss"] <= last["best_valid_loss"]
+    valid = [r["loss"] for r in records(run_dir, "valid")]
+    assert best["best_valid_loss"] == min(valid)
+
+
 def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> None:
     train_tiny(tiny_config("gru", train={"max_steps": 2}), tmp_path / "run")
     changed = tiny_config("gru", train={"max_steps": 4, "lr": 0.5})
