@@ -24,6 +24,7 @@ strings, bytes, lists, tuples and dicts only, so loading a file never runs code 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,10 @@ def snapshot_steps(run_dir: str | Path) -> list[int]:
         if number.isdigit():
             steps.append(int(number))
     return sorted(steps)
+
+
+# The temporary name `save_checkpoint` writes to, with the writer's process id.
+TEMPORARY = re.compile(r"\..+\.pt\.(?P<pid>\d+)\.tmp")
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,31 @@ def test_a_kill_while_saving_never_leaves_best_pt_behind_last_pt(
     assert best["best_valid_loss"] <= last["best_valid_loss"]
     valid = [r["loss"] for r in records(run_dir, "valid")]
     assert best["best_valid_loss"] == min(valid)
+
+
+def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
+    tmp_path, tiny_config, train_tiny, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / ".lock").write_text(f"{other.pid}\n")
+        with pytest.raises(UserError, match=f"in use by another training \\(process {other.pid}"):
+            train_tiny(tiny_config("gru", train={"max_steps": 1}), run_dir)
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]  # nothing touched
+    finally:
+        other.kill()
+        other.wait()
+    # the owner is gone (killed): its lock is stale
+    (run_dir / f".last.pt.{other.pid}.tmp").write_bytes(b"half a checkpoint")
+    capsys.readouterr()
+    train_tiny(tiny_config("gru", train={"max_steps": 1}), run_dir)
+    err = capsys.readouterr().err
+    assert f"took over {run_dir / '.lock'}" in err and f"process {other.pid}" in err
+    assert f".last.pt.{other.pid}.tmp" in err  # named as removed
+    assert not list(run_dir.glob(".*"))  # lock released, leftover removed
+    assert (run_dir / "last.pt").is_file()
 
 
 def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> None:

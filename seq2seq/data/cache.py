@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ import sentencepiece as spm
 from seq2seq.config import DataConfig
 from seq2seq.data.download import file_sha256
 from seq2seq.data.examples import Split
+from seq2seq.leftovers import remove_leftovers
 from seq2seq.tokenizer import Tokenizer
 
 ENV_VAR = "SEQ2SEQ_CACHE"
@@ -36,6 +38,7 @@ DEFAULT_CACHE = Path(".cache/seq2seq")
 PIPELINE_VERSION = 2  # bump when a change to seq2seq/data changes what it produces
 TOKENIZER_FILE = "tokenizer.model"
 STATS_FILE = "stats.json"
+TEMPORARY = re.compile(r"\.[^.]+\.(?P<pid>\d+)\.[^.]+")  # a folder `write_folder` is writing
 
 
 def default_cache_dir() -> Path:
@@ -72,7 +75,10 @@ def write_folder(
 ) -> None:
     """Write a cache folder atomically (a concurrent writer of the same key may win instead)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    remove_leftovers(folder.parent, TEMPORARY)  # of builds killed before their rename
+    temporary = Path(
+        tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{os.getpid()}.")
+    )
     try:
         tokenizer.save(temporary / TOKENIZER_FILE)
         for name, split in splits.items():

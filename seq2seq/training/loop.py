@@ -182,12 +182,23 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids)
 
+        notices: list[str] = []
         if world.is_main:
+            # Claimed here, before anything is written: a second training of this folder stops
+            # with one line, and the one that holds it loses nothing.
+            taken_over = runs.lock_run_dir(self.run_dir)
+            notices += [taken_over] if taken_over else []
+            removed = runs.remove_killed_saves(self.run_dir)
+            if removed:
+                names = ", ".join(path.name for path in removed)
+                notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
             runs.write_run_files(self.run_dir, config, self.tokenizer)
         total = train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
         self.logger = RunLogger(
             self.run_dir, enabled=world.is_main, start_step=self.step, total_steps=total
         )
+        for notice in notices:
+            self.logger.message(notice)
         self.report_start()
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -239,6 +250,8 @@ class Trainer:
                 self.finish(reason)
         finally:
             self.logger.close()
+            if self.world.is_main:
+                runs.unlock_run_dir(self.run_dir)
         return TrainResult(
             self.run_dir, self.step, self.epoch, self.best_valid_loss, reason, self.stop.signum
         )

@@ -5,6 +5,7 @@
         tokenizer.model      the sentencepiece model (also inside every checkpoint)
         events.out.tfevents.*    TensorBoard
         metrics.jsonl        one JSON object per train log line and per validation
+        .lock                the pid of the training writing the folder (one at a time)
         last.pt              saved at every validation and when the run stops
         best.pt              the checkpoint with the best validation loss so far
         selected.pt          weights only: the checkpoint train.select chose (not with "loss")
@@ -17,15 +18,17 @@ training setting that shapes the trajectory must match. Only when and how long t
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seq2seq.checkpoint import LAST
+from seq2seq.checkpoint import LAST, TEMPORARY
 from seq2seq.config import Config, config_from_dict, load_config, save_config
 from seq2seq.errors import ConfigError, UserError
+from seq2seq.leftovers import pid_alive, remove_leftovers
 from seq2seq.models import ARCHITECTURES, build_model, get_architecture
 from seq2seq.tokenizer import Tokenizer
 
@@ -147,3 +150,56 @@ def parameter_report(
             f"{count_parameters(model_config, tokenizer):,} parameters"
         )
     return lines
+
+
+LOCK = ".lock"  # holds the pid of the training that writes the folder
+
+
+def lock_run_dir(run_dir: Path) -> str | None:
+    """Claim `run_dir` for this process: a `.lock` file holding our pid.
+
+    Returns a notice when a stale lock (its process is gone) was taken over, else None.
+
+    Raises:
+        UserError: another live process trains in this folder.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    notice = None
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            text = path.read_text(encoding="utf-8", errors="replace").strip()
+            owner = int(text) if text.isdigit() else 0
+            if owner == os.getpid():  # left by an earlier training in this very process
+                path.unlink(missing_ok=True)
+                continue
+            if pid_alive(owner):
+                raise UserError(
+                    f"{run_dir} is in use by another training (process {owner}); wait for it "
+                    f"to end or choose another --run-dir (if no such training runs, delete "
+                    f"{path})"
+                ) from None
+            path.unlink(missing_ok=True)
+            notice = f"took over {path}: the training that held it (process {owner}) is gone"
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(f"{os.getpid()}\n")
+        return notice
+    raise UserError(f"{run_dir}: another training claimed it at the same moment; try again")
+
+
+def unlock_run_dir(run_dir: Path) -> None:
+    """Release the lock `lock_run_dir` took (if it is still ours)."""
+    path = run_dir / LOCK
+    try:
+        if path.read_text(encoding="utf-8").strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass
+
+
+def remove_killed_saves(run_dir: Path) -> list[Path]:
+    """Remove the temporary checkpoint files of saves that a kill cut short."""
+    return remove_leftovers(run_dir, TEMPORARY)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +142,19 @@ def test_encode_corpus_uses_the_same_filters(
     )
     external = encode_corpus(raw_corpus, tiny_config, data.tokenizer)
     assert 0 < len(external) <= 18  # 20 examples, one empty response, one empty context
+
+
+def test_a_killed_build_s_temporary_folder_is_removed_by_the_next_build(
+    tiny_config: DataConfig, tsv_corpus: Path, tmp_path: Path
+) -> None:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    cache = tmp_path / "cache"
+    leftover = cache / f".0123abcd.{finished.pid}.k1ll3d_x"  # as a killed build leaves it
+    leftover.mkdir(parents=True)
+    (leftover / "train.npz").write_bytes(b"half")
+    live = cache / f".4567abcd.{os.getpid()}.bu1ld1ng"  # a build in progress elsewhere
+    live.mkdir()
+    prepare(tiny_config, tsv_corpus, cache)
+    assert not leftover.exists() and live.is_dir()
+    assert [p for p in cache.iterdir() if not p.name.startswith(".")]  # the new cache folder
