@@ -41,7 +41,7 @@ from seq2seq.comparison.pipeline import (
     load_examples,
     unique_labels,
 )
-from seq2seq.diversity import MIN_NGRAMS, ngram_counts
+from seq2seq.diversity import MIN_NGRAMS, distinct_n
 from seq2seq.errors import UserError
 from seq2seq.markdown import cell, table
 from seq2seq.plots import figure_to_array, save_png
@@ -120,7 +120,7 @@ def sweep(options: Options) -> list[SweepRun]:
                                               options, max_len)
             points.append(SweepPoint(
                 step=run.step, loss=result.loss, token_ppl=result.token_ppl,
-                distinct_2=result.distinct_2, distinct_2_ngrams=ngram_counts(replies, 2)[1],
+                distinct_2=distinct_n(replies, 2), distinct_2_ngrams=result.distinct_2_ngrams,
                 top1_share=result.top1_share, unique_share=result.unique_share,
                 mean_length=result.mean_length,
                 top_reply=result.top_replies[0][0] if result.top_replies else "",
