@@ -108,11 +108,16 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (the file is empty)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as error:  # zip, unpickling and EOF errors all mean "not a checkpoint"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{path} is not a seq2seq-chatbots checkpoint ({reason[:200]})") from None
+    except Exception:  # zip, unpickling, mmap and EOF errors all mean "not a checkpoint"
+        # torch's own messages advise on torch.save and weights_only, which is no help here
+        raise UserError(
+            f"{path} is not a seq2seq-chatbots checkpoint (not a PyTorch file written by "
+            "train.py, or damaged)"
+        ) from None
     if not isinstance(payload, dict):
         raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (not a dict)")
     if payload.get("format") != FORMAT:
@@ -123,6 +128,8 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
         raise UserError(
             f"{path} is not a seq2seq-chatbots checkpoint (missing {', '.join(missing)})"
         )
+    if type(payload["step"]) is not int or payload["step"] < 0:
+        raise UserError(f"{path} is damaged: its step {payload['step']!r} is not a step count")
     return payload
 
 
@@ -168,7 +175,10 @@ def tokenizer_of(payload: dict[str, Any], path: Path) -> Tokenizer:
     saved = payload["tokenizer"]
     if not isinstance(saved, dict) or not {"model", "normalize", "fingerprint"} <= saved.keys():
         raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (bad tokenizer entry)")
-    tokenizer = Tokenizer.from_bytes(saved["model"], saved["normalize"])
+    try:
+        tokenizer = Tokenizer.from_bytes(saved["model"], saved["normalize"])
+    except UserError as error:
+        raise UserError(f"{path} is damaged: {error}") from None
     if tokenizer.fingerprint() != saved["fingerprint"]:
         raise UserError(f"{path} is damaged (its tokenizer does not match its fingerprint)")
     return tokenizer

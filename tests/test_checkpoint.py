@@ -59,19 +59,33 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path: Path) -> None:
     ("content", "reason"),
     [
         (b"not a zip file at all", "not a seq2seq-chatbots checkpoint"),
+        (b"", "not a seq2seq-chatbots checkpoint \\(the file is empty\\)"),
+        (bytes(range(256)) * 40, "not a seq2seq-chatbots checkpoint"),  # random bytes
         (None, "not a seq2seq-chatbots checkpoint"),  # a pickled foreign class
     ],
 )
-def test_damaged_or_foreign_files_give_one_line(tmp_path: Path, content, reason) -> None:
+@pytest.mark.parametrize("mmap", [False, True])
+def test_damaged_or_foreign_files_give_one_line(tmp_path: Path, content, reason, mmap) -> None:
     path = tmp_path / "bad.pt"
     if content is None:
         torch.save({"format": FORMAT, "thing": NotAllowed()}, path)
     else:
         path.write_bytes(content)
     with pytest.raises(UserError, match=reason) as error:
-        load_checkpoint(path)
+        load_checkpoint(path, mmap=mmap)
     assert "\n" not in str(error.value)
     assert str(path) in str(error.value)
+    assert "mmap" not in str(error.value) and "weights_only" not in str(error.value)
+
+
+@pytest.mark.parametrize("step", ["12", 1.5, None, -3])
+def test_a_checkpoint_whose_step_is_not_a_count_is_reported(tiny_runs, tmp_path, step) -> None:
+    payload = torch.load(tiny_runs["gru"] / "best.pt", weights_only=True)
+    payload["step"] = step
+    path = tmp_path / "odd.pt"
+    torch.save(payload, path)
+    with pytest.raises(UserError, match="its step .* is not a step count"):
+        load_trained(path)
 
 
 def test_a_truncated_checkpoint_is_reported(tiny_runs, tmp_path: Path) -> None:
@@ -164,3 +178,12 @@ def test_find_latest_run_picks_the_newest_best(tmp_path: Path) -> None:
 def test_find_latest_run_says_how_to_train_when_there_is_none(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="python train.py"):
         find_latest_run(tmp_path / "runs")
+
+
+def test_a_damaged_tokenizer_names_its_checkpoint(tiny_runs, tmp_path) -> None:
+    payload = torch.load(tiny_runs["gru"] / "best.pt", weights_only=True)
+    payload["tokenizer"]["model"] = b"not a sentencepiece model"
+    path = tmp_path / "odd.pt"
+    torch.save(payload, path)
+    with pytest.raises(UserError, match=f"{path} is damaged: the tokenizer model is damaged"):
+        load_trained(path)

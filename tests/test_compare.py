@@ -277,3 +277,28 @@ def test_split_all_scores_every_example_of_an_external_corpus(tiny_runs, data_ca
                       "--attention", "0", "--device", "cpu"], data_cache)
     assert table_rows(stdout)["token perplexity"][0] == "20"
     assert not (out / "attention").exists()
+
+
+def test_a_prompts_file_that_is_not_utf8_is_one_line(tiny_runs, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("Où vas-tu ?\n".encode("utf-16"))
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
+                              "--prompts", str(prompts), "--out", str(tmp_path / "out")]))
+    assert stop.value.code == 2
+    message = f"error: --prompts {prompts}: not UTF-8 text; save it as UTF-8\n"
+    assert capsys.readouterr().err == message
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_an_unwritable_out_is_refused_before_evaluating(tiny_runs, tmp_path, capsys, where):
+    taken = tmp_path / "report.txt"
+    taken.write_text("not a folder")
+    out = taken if where == "file" else taken / "out"
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
+                              "--corpus", str(EXCHANGES), "--out", str(out)]))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --out {out}: {taken} is a file, not a folder; choose another --out\n"
+    assert taken.read_text() == "not a folder"

@@ -215,6 +215,15 @@ def test_a_checkpoint_from_before_a_new_config_key_resumes_with_its_default(
     assert result.step == 3
 
 
+def test_resume_with_the_other_architecture_names_model_arch(
+    tmp_path, tiny_config, train_tiny
+) -> None:
+    train_tiny(tiny_config("gru", train={"max_steps": 1}), tmp_path / "run")
+    with pytest.raises(UserError, match="is a gru run but model.arch is 'transformer'"):
+        train_tiny(tiny_config("transformer", train={"max_steps": 2}), tmp_path / "run",
+                   resume=True)
+
+
 def test_resume_needs_a_checkpoint_and_a_new_run_needs_an_empty_folder(
     tmp_path, tiny_config, train_tiny
 ) -> None:

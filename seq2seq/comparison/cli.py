@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -65,10 +66,24 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse, before any evaluation and creating nothing, a folder the reports cannot go to."""
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(
+            f"--out {out_dir}: {existing} is a file, not a folder; choose another --out"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = options_from(args)
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
+    check_output_folder(out_dir)
     if args.sweep:
         runs = sweep(options)
         png = write_sweep(runs, out_dir, f"{options.split} split" if not options.limit

@@ -165,7 +165,10 @@ def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examp
     """The user's prompts, one per line; contexts longer than the models saw keep their end."""
     if not path.is_file():
         raise UserError(f"--prompts {path}: no such file (one prompt per line)")
-    prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        raise UserError(f"--prompts {path}: not UTF-8 text; save it as UTF-8") from None
     kept, src = [], []
     for prompt in prompts:
         ids = tokenizer.encode_context([prompt])[-data.max_src_len :]

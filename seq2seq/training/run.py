@@ -76,6 +76,12 @@ def flatten(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None:
     """Raise `UserError` naming the first setting that differs from the checkpoint's."""
+    arch = (payload.get("config") or {}).get("model", {}).get("arch")
+    if arch != config.model.arch:  # before any setting: the others follow from it
+        raise UserError(
+            f"--resume: {path} is a {arch} run but model.arch is {config.model.arch!r} here; "
+            f"resume with --model {arch} or start a new --run-dir"
+        )
     missing = [key for key in RESUME_KEYS if key not in payload]
     if missing:
         raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
