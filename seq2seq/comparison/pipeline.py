@@ -71,7 +71,7 @@ def run_labels(trained: list[Trained]) -> list[str]:
     bases = []
     for run in trained:
         base = run.run_dir.name or run.path.stem
-        offered = run.run_dir.is_dir() and run.path == checkpoint_path(run.run_dir)
+        offered = not run.run_dir.is_dir() or run.path == checkpoint_path(run.run_dir)
         bases.append(base if offered else f"{base}@{run.path.stem}")
     return unique_labels(bases)
 

@@ -15,3 +15,13 @@ def test_samples_are_seeded_distinct_and_sorted():
     assert first == pick_samples(5, 40, seed=1) != pick_samples(5, 40, seed=2)
     assert first == sorted(set(first)) and all(0 <= i < 40 for i in first)
     assert pick_samples(10, 3, seed=0) == [0, 1, 2]
+
+
+def test_a_checkpoint_the_folder_does_not_offer_is_labelled_with_its_file(tmp_path):
+    run_dir = tmp_path / "transformer"
+    run_dir.mkdir()
+    for name in ("selected.pt", "best.pt", "step-100.pt"):
+        (run_dir / name).write_bytes(b"")
+    runs = [SimpleNamespace(run_dir=run_dir, path=run_dir / name)
+            for name in ("selected.pt", "best.pt", "step-100.pt")]
+    assert run_labels(runs) == ["transformer", "transformer@best", "transformer@step-100"]
