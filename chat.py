@@ -29,7 +29,15 @@ def parse_args() -> argparse.Namespace:
         "--checkpoint", dest="sources", action="append", metavar="FILE",
         help="a checkpoint file, e.g. runs/NAME/last.pt; may be mixed with --run",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
+    parser.add_argument(
+        "--label", dest="labels", action="append", default=[], metavar="NAME",
+        help="a name for the model of the matching --run/--checkpoint (in order), shown in "
+        "the banner and before its replies",
+    )
+    parser.add_argument("--device", default="auto",
+                        help="auto (default: CUDA when present, else cpu), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for torch (default: one per core)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
         help="decoding settings, e.g. --set decode.strategy=beam --set decode.beam_size=5",
@@ -70,7 +78,8 @@ def main() -> int:
         return web(args.sources, args.device, args.overrides, **options)
     from seq2seq.chat import main as chat
 
-    return chat(args.sources, device=args.device, overrides=args.overrides)
+    return chat(args.sources, device=args.device, overrides=args.overrides,
+                labels=args.labels, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Train a chatbot: `python train.py --model transformer|gru [options]`.
 
     python train.py --model transformer                         # configs/transformer.yaml
+    python train.py --config configs/cpu-transformer.yaml       # the config names the model
     python train.py --model gru --config configs/tiny-gru.yaml --max-steps 200
     python train.py --model gru --set train.lr=3e-4 --set model.n_layers=3
     python train.py --model gru --run-dir runs/gru-x --resume --max-steps 5000
     torchrun --nproc_per_node 4 train.py --model transformer    # several GPUs
 
 Everything lands in runs/<model>-<YYYYmmdd-HHMMSS>/ (or --run-dir): config.yaml,
-tokenizer.model, TensorBoard events, metrics.jsonl, last.pt and best.pt.
+tokenizer.model, model.txt, train.log, TensorBoard events, metrics.jsonl, last.pt and best.pt.
+After its first steps a run prints how long it will take on this machine.
 
 --max-steps and --epochs are totals, counted from the start of the run also when resuming.
 --time-budget counts minutes of training only (validation and saving excluded), also summed
@@ -37,7 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train a Transformer or GRU chatbot on the Cornell Movie-Dialogs corpus.",
     )
-    parser.add_argument("--model", required=True, choices=sorted(ARCHITECTURES))
+    parser.add_argument("--model", choices=sorted(ARCHITECTURES),
+                        help="the architecture (optional when --config or --resume says it)")
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/<model>.yaml)")
     parser.add_argument("--corpus", help="TSV file or Cornell folder (default: $CORNELL_CORPUS "
                         "or ./corpora/cornell, downloaded when missing)")
@@ -57,6 +60,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int,
                         help="CPU threads for torch (default: one per core); on a machine "
                         "busy with other work, or for tiny models, 1 is often much faster")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--verbose", action="store_true",
+                        help="also print the model's structure (always in <run>/model.txt)")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar or validation lines, only the time estimate, "
+                        "warnings and the last line (<run>/train.log keeps everything)")
     return parser.parse_args()
 
 
@@ -74,7 +83,15 @@ def main() -> int:
     config_path = args.config
     if config_path is None:
         own = args.run_dir / "config.yaml" if args.resume else None
-        config_path = own if own is not None and own.is_file() else CONFIGS / f"{args.model}.yaml"
+        if own is not None and own.is_file():
+            config_path = own
+        elif args.model is not None:
+            config_path = CONFIGS / f"{args.model}.yaml"
+        else:
+            raise UserError(
+                "which model? pass --model (" + " or ".join(sorted(ARCHITECTURES)) + "), or a "
+                "--config whose model.arch says it, e.g. --config configs/cpu-transformer.yaml"
+            )
     config = load_config(config_path, overrides, arch=args.model)  # before any data is touched
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget {args.time_budget}: must be a positive number of minutes")
@@ -82,6 +99,7 @@ def main() -> int:
     result = train(config, args.corpus, TrainOptions(
         run_dir=args.run_dir, resume=args.resume, device=args.device,
         time_budget=args.time_budget, config_path=config_path, configs_dir=CONFIGS,
+        verbose=args.verbose, quiet=args.quiet,
     ))
     return 128 + result.signal if result.signal is not None else 0
 

@@ -8,14 +8,20 @@ and answers each input line through `seq2seq.decoding.generate`:
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A   # one reply line per input
 
 Interactive (stdin is a terminal): a prompt with line editing and a history file, commands
-/help, /reset, /set, /quit; an empty line prompts again; Ctrl-C cancels a reply being generated,
-Ctrl-D or /quit ends the chat.
+/help, /reset, /retry, /save, /set, /quit; an empty line prompts again; Ctrl-C cancels the turn
+being generated (every model's reply to that line), Ctrl-D or /quit ends the chat.
+
+Besides the `decode` fields, /set takes two chat settings, as in fairseq-interactive and
+ParlAI: `nbest=N` (beam search: the N best replies with their scores, fairseq's H lines) and
+`seed=N` (sampling draws from a generator seeded with N, so a session can be repeated).
 
 Piped (stdin is not a terminal): stdout carries replies only, so scripts can pair them with
 their inputs: every input line gives exactly one line per model, the reply itself with one
 model and `[label] reply` with several. An empty line gives an empty reply. A line starting
 with / is a command: it runs (its messages go to stderr) and, like an empty line, gives empty
-replies, except /quit, which ends the input. The banner and all notices go to stderr.
+replies, except /quit, which ends the input, and /retry, which answers the last line again
+(one line per model). The banner and all notices go to stderr; with nbest > 1 the best reply
+is the reply line and the n-best list (H lines) goes to stderr.
 
 A model trained with context (`data.context_turns` > 1) sees the last turns of the
 conversation, its own replies included, joined by the tokenizer's separator, as in training.
@@ -45,12 +51,22 @@ HISTORY_LENGTH = 1000
 HELP = """commands:
   /help                 this list
   /reset                forget the conversation so far (context models start afresh)
+  /retry                answer the last line again (a new draw when sampling)
+  /save FILE            write the conversation so far to FILE
   /set                  show the decoding settings
   /set key=value ...    change them: any decode field (strategy, max_len, min_len, beam_size,
                         length_penalty, no_repeat_ngram, temperature, top_k, top_p,
                         repetition_penalty); beam=5 means strategy=beam beam_size=5, and a
-                        strategy name alone (greedy, beam, sample) switches to it
+                        strategy name alone (greedy, beam, sample) switches to it;
+                        nbest=3 shows the 3 best beam replies with their scores;
+                        seed=42 makes sampling repeatable (seed=none: unseeded)
   /quit                 end the chat (as does Ctrl-D)"""
+# The settings that only one strategy reads; the others apply to every strategy.
+STRATEGY_OF = {
+    "beam_size": "beam", "length_penalty": "beam", "nbest": "beam",
+    "temperature": "sample", "top_k": "sample", "top_p": "sample", "seed": "sample",
+}
+CHAT_SETTINGS = ("nbest", "seed")  # the chat's own, not fields of DecodeConfig
 
 Notify = Callable[[str], None]
 
@@ -63,32 +79,48 @@ class Bot:
     label: str
     decode: DecodeConfig
     turns: list[str] = field(default_factory=list)  # oldest first, user and bot alternating
+    nbest: int = 1  # beam search: show this many best replies
+    seed: int | None = None  # sampling: the seed of `generator` (None: torch's global one)
+    generator: torch.Generator | None = None
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # the last n-best
 
     @property
     def config(self) -> Config:
         return self.trained.config
 
 
-def load_bots(sources: list[str], device: str, overrides: list[str]) -> list[Bot]:
+def load_bots(
+    sources: list[str], device: str, overrides: list[str], labels: list[str] | None = None
+) -> list[Bot]:
     """Load every run folder or checkpoint in `sources` (the newest run when empty).
 
     Args:
         sources: run folders or .pt files, in the order their replies are shown.
-        device: a torch device name ("cpu", "cuda", "cuda:1", "mps").
+        device: a torch device name ("auto", "cpu", "cuda", "cuda:1", "mps").
         overrides: `decode.key=value` strings applied to every model's decoding settings.
+        labels: names for the first len(labels) models (default: `label_of`).
     """
+    labels = labels or []
+    if len(labels) > max(len(sources), 1):
+        raise UserError(
+            f"{len(labels)} --label for {len(sources)} --run/--checkpoint: give at most one "
+            "label per model, in the same order"
+        )
     device = check_device(device)
     paths = [Path(source) for source in sources] or [find_latest_run("runs")]
     bots = []
-    for path in paths:
+    for i, path in enumerate(paths):
         trained = load_trained(path, device=device)
         decode = override_decode(trained.config.decode, overrides)
-        bots.append(Bot(trained, label_of(trained), decode))
+        bots.append(Bot(trained, labels[i] if i < len(labels) else label_of(trained), decode))
     return bots
 
 
 def check_device(name: str) -> str:
-    """`name` if torch can place a model there, else a `UserError` saying what to use."""
+    """`name` if torch can place a model there ("auto": CUDA when present, else the CPU),
+    else a `UserError` saying what to use."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -141,29 +173,27 @@ def label_of(trained: Trained) -> str:
 
 
 def describe(bot: Bot) -> str:
-    """The banner lines for one model: what it is and how it decodes."""
+    """The banner for one model, two lines: what it is, and how it decodes."""
     trained, data = bot.trained, bot.config.data
-    context = (
-        f"the last {data.context_turns} turns" if data.context_turns > 1 else "the last line"
+    context = f", reads {data.context_turns} turns" if data.context_turns > 1 else ""
+    return (
+        f"[{bot.label}] {bot.config.model.arch}, {trained.model.num_parameters():,} parameters, "
+        f"step {trained.step:,}{context} ({trained.path})\n  decoding: {settings(bot)}"
     )
-    return "\n".join([
-        f"[{bot.label}] {trained.path}",
-        f"  model: {bot.config.model}",
-        f"  parameters: {trained.model.num_parameters():,}, trained for {trained.step:,} steps, "
-        f"vocabulary {trained.tokenizer.vocab_size:,}",
-        f"  reads {context}, at most {data.max_src_len} tokens",
-        f"  decoding: {settings(bot.decode)}",
-    ])
 
 
-def settings(decode: DecodeConfig) -> str:
-    """The decoding settings that matter for the chosen strategy, on one line."""
-    shown = ["strategy", "max_len", "min_len", "no_repeat_ngram", "repetition_penalty"]
+def settings(bot: Bot) -> str:
+    """The decoding settings that matter for the bot's strategy, on one line."""
+    decode = bot.decode
+    shown = [f"{key}={getattr(decode, key)}" for key in
+             ("strategy", "max_len", "min_len", "no_repeat_ngram", "repetition_penalty")]
     if decode.strategy == "beam":
-        shown += ["beam_size", "length_penalty"]
+        shown += [f"beam_size={decode.beam_size}", f"length_penalty={decode.length_penalty}",
+                  f"nbest={bot.nbest}"]
     if decode.strategy == "sample":
-        shown += ["temperature", "top_k", "top_p"]
-    return " ".join(f"{key}={getattr(decode, key)}" for key in shown)
+        shown += [f"temperature={decode.temperature}", f"top_k={decode.top_k}",
+                  f"top_p={decode.top_p}", f"seed={bot.seed}"]
+    return " ".join(shown)
 
 
 # --- replying --------------------------------------------------------------------------------
@@ -204,24 +234,89 @@ def answer(bot: Bot, text: str, notify: Notify) -> str:
         bot.decode,
         bos_id=trained.tokenizer.bos_id,
         eos_id=trained.tokenizer.eos_id,
+        generator=bot.generator,
+        nbest=bot.nbest,
     )
-    reply = " ".join(trained.tokenizer.decode(result.tokens[0]).split())
+    reply = one_line(trained.tokenizer.decode(result.tokens[0]))
+    bot.alternatives = [
+        (one_line(trained.tokenizer.decode(tokens)), score) for tokens, score in result.nbest[0]
+    ] if result.nbest else []
     bot.turns = [*bot.turns, text, reply][-2 * bot.config.data.context_turns :]
     return reply
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def answer_safely(bot: Bot, text: str, notify: Notify) -> str:
-    """`answer`, where Ctrl-C or a model error loses this reply (empty) but not the chat."""
+    """`answer`, where a model error loses this reply (empty) but not the chat; Ctrl-C
+    cancels the whole turn (`answer_turn`)."""
     try:
         return answer(bot, text, notify)
-    except KeyboardInterrupt:
-        notify(f"[{bot.label}] reply cancelled")
     except UserError as error:
         notify(f"[{bot.label}] error: {error}")
     return ""
 
 
+def answer_turn(bots: list[Bot], text: str, notify: Notify) -> list[str] | None:
+    """Every bot's reply to `text`; None when Ctrl-C cancelled the turn, which then leaves
+    no trace in any bot's conversation."""
+    before = [list(bot.turns) for bot in bots]
+    try:
+        return [answer_safely(bot, text, notify) for bot in bots]
+    except KeyboardInterrupt:
+        for bot, turns in zip(bots, before, strict=True):
+            bot.turns = turns
+        notify("turn cancelled")
+        return None
+
+
 # --- commands --------------------------------------------------------------------------------
+
+
+def split_chat_settings(arguments: list[str]) -> tuple[list[str], dict[str, int | None]]:
+    """`/set` arguments -> (the decode ones, the chat's own: nbest and seed, validated).
+
+    Raises:
+        ConfigError: a bad nbest or seed value.
+    """
+    decode_arguments, own = [], {}
+    for argument in arguments:
+        key, _, value = argument.partition("=")
+        if key not in CHAT_SETTINGS:
+            decode_arguments.append(argument)
+            continue
+        if key == "seed" and value.lower() == "none":
+            own[key] = None
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < (1 if key == "nbest" else 0):
+            raise ConfigError(
+                f"/set {argument}: {key} takes a whole number"
+                + (" >= 1" if key == "nbest" else " >= 0, or none")
+            )
+        own[key] = number
+    return decode_arguments, own
+
+
+def apply_settings(bot: Bot, arguments: list[str]) -> tuple[DecodeConfig, dict[str, int | None]]:
+    """The bot's new decode config and chat settings after `/set arguments` (not applied)."""
+    decode_arguments, own = split_chat_settings(arguments)
+    return parse_settings(bot.decode, decode_arguments), own
+
+
+def inapplicable(decode: DecodeConfig, arguments: list[str]) -> list[str]:
+    """The keys among `/set arguments` that the strategy in `decode` does not read."""
+    keys = []
+    for argument in arguments:
+        key = argument.partition("=")[0].removeprefix("decode.")
+        if key in STRATEGY_OF and STRATEGY_OF[key] != decode.strategy:
+            keys.append(key)
+    return keys
 
 
 def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
@@ -248,8 +343,63 @@ def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
     return make_decode(values)
 
 
-def run_command(line: str, bots: list[Bot], info: Notify) -> bool:
-    """Run a `/command` line; False when the chat should end."""
+@dataclass
+class Transcript:
+    """The conversation as shown, for /save: `you> line` and one line per reply."""
+
+    lines: list[str] = field(default_factory=list)
+    last_input: str | None = None  # for /retry
+    turns_before: list[list[str]] = field(default_factory=list)  # each bot's, before it
+
+    def record(
+        self, bots: list[Bot], text: str, replies: list[str], before: list[list[str]]
+    ) -> None:
+        self.lines.append(f"you> {text}")
+        labelled = len(bots) > 1
+        self.lines += [f"[{bot.label}] {reply}" if labelled else f"bot> {reply}"
+                       for bot, reply in zip(bots, replies, strict=True)]
+        self.last_input, self.turns_before = text, before
+
+
+def save_transcript(transcript: Transcript, arguments: list[str], info: Notify) -> None:
+    if len(arguments) != 1:
+        info("usage: /save FILE")
+        return
+    path = Path(arguments[0]).expanduser()
+    try:
+        path.write_text("\n".join(transcript.lines) + "\n", encoding="utf-8")
+    except OSError as error:
+        info(f"error: cannot write {path} ({error.strerror or error})")
+        return
+    info(f"saved {len(transcript.lines)} lines to {path}")
+
+
+def change_settings(bots: list[Bot], arguments: list[str], info: Notify) -> None:
+    """`/set key=value ...` for every bot, all or nothing; notes the settings the current
+    strategy ignores."""
+    try:
+        updated = [apply_settings(bot, arguments) for bot in bots]
+    except ConfigError as error:
+        info(f"error: {error}")
+        return
+    for bot, (decode, own) in zip(bots, updated, strict=True):
+        bot.decode = decode
+        bot.nbest = own.get("nbest", bot.nbest)
+        if "seed" in own:
+            bot.seed = own["seed"]
+            bot.generator = None
+            if bot.seed is not None:
+                bot.generator = torch.Generator(bot.trained.model.device).manual_seed(bot.seed)
+        info(f"[{bot.label}] {settings(bot)}")
+        for key in inapplicable(decode, arguments):
+            info(f"[{bot.label}] note: {key} applies to {STRATEGY_OF[key]} only; the strategy "
+                 f"is {decode.strategy} (/set {STRATEGY_OF[key]} to use it)")
+
+
+def run_command(
+    line: str, bots: list[Bot], info: Notify, transcript: Transcript | None = None
+) -> bool:
+    """Run a `/command` line; False when the chat should end (/retry is `converse`'s)."""
     name, *arguments = line.replace(",", " ").split()
     if name in ("/quit", "/exit"):
         return False
@@ -261,16 +411,11 @@ def run_command(line: str, bots: list[Bot], info: Notify) -> bool:
         info("conversation reset")
     elif name == "/set" and not arguments:
         for bot in bots:
-            info(f"[{bot.label}] {settings(bot.decode)}")
+            info(f"[{bot.label}] {settings(bot)}")
     elif name == "/set":
-        try:
-            updated = [parse_settings(bot.decode, arguments) for bot in bots]
-        except ConfigError as error:
-            info(f"error: {error}")
-            return True
-        for bot, decode in zip(bots, updated, strict=True):
-            bot.decode = decode
-            info(f"[{bot.label}] {settings(decode)}")
+        change_settings(bots, arguments, info)
+    elif name == "/save" and transcript is not None:
+        save_transcript(transcript, line.split()[1:], info)
     else:
         info(f"unknown command {name} (try /help)")
     return True
@@ -304,22 +449,37 @@ def chat(bots: list[Bot]) -> int:
 
 def converse(bots: list[Bot], interactive: bool, info: Notify, notify: Notify) -> None:
     """Answer every line until the input ends or /quit (see the module docstring)."""
+    transcript = Transcript()
     for line in prompted_lines() if interactive else piped_lines():
         text = line.strip()
         command = text.startswith("/")
-        if command and not run_command(text, bots, info):
+        if command and text.split()[0] == "/retry":
+            if transcript.last_input is None:
+                info("nothing to retry yet")
+            else:  # forget the last exchange, then answer its line again
+                for bot, turns in zip(bots, transcript.turns_before, strict=True):
+                    bot.turns = turns
+                text, command = transcript.last_input, False
+        elif command and not run_command(text, bots, info, transcript):
             return
         if interactive and (command or not text):
             continue
-        for bot in bots:
-            reply = answer_safely(bot, text, notify) if text and not command else ""
-            show(bot, reply, len(bots) > 1, interactive)
+        before = [list(bot.turns) for bot in bots]
+        replies = answer_turn(bots, text, notify) if text and not command else None
+        if replies is not None:
+            transcript.record(bots, text, replies, before)
+        for i, bot in enumerate(bots):
+            show(bot, "" if replies is None else replies[i], len(bots) > 1, interactive, notify)
 
 
-def show(bot: Bot, reply: str, labelled: bool, interactive: bool) -> None:
-    """Print one reply on one stdout line."""
+def show(bot: Bot, reply: str, labelled: bool, interactive: bool, notify: Notify) -> None:
+    """Print one reply on one stdout line, and its n-best list (H lines) to stderr."""
     prefix = f"[{bot.label}] " if labelled else ("bot> " if interactive else "")
     print(f"{prefix}{reply}", flush=True)
+    if len(bot.alternatives) > 1:
+        for rank, (text, score) in enumerate(bot.alternatives, start=1):
+            notify(f"  H{rank} {score:.4f}\t{text}")
+    bot.alternatives = []
 
 
 def piped_lines() -> Iterator[str]:
@@ -370,8 +530,15 @@ def save_history(readline: ModuleType) -> None:
         pass
 
 
-def main(sources: list[str], device: str = "cpu", overrides: list[str] | None = None) -> int:
+def main(
+    sources: list[str], device: str = "auto", overrides: list[str] | None = None,
+    labels: list[str] | None = None, threads: int | None = None,
+) -> int:
     """Load the models and chat (the body of `chat.py`)."""
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads {threads}: must be >= 1")
+        torch.set_num_threads(threads)
     with torch.inference_mode():
-        bots = load_bots(sources, device, overrides or [])
+        bots = load_bots(sources, device, overrides or [], labels)
         return chat(bots)

@@ -14,6 +14,7 @@ strings, bytes, lists, tuples and dicts only, so loading a file never runs code 
     rng              {"torch", "cuda", "python", "numpy"} generator states
     metrics          the latest validation metrics
     corpus, train_seconds            where the data came from; training time so far
+    device                           where it was trained (e.g. "cpu", "cuda:0")
     nonfinite_steps                  updates skipped for a non-finite loss or gradient
     selection                        the state of the train.select rule
 
@@ -143,6 +144,10 @@ class Trained:
     step: int  # optimizer updates it was trained for
     path: Path  # the checkpoint file
     run_dir: Path  # the folder holding it
+    epoch: int | None = None  # epochs completed (None: not recorded)
+    train_seconds: float | None = None  # of training steps, validation excluded
+    corpus: str | None = None  # the corpus it was trained on, as training resolved it
+    device: str | None = None  # where it was trained
 
 
 def checkpoint_path(path_or_run_dir: str | Path) -> Path:
@@ -207,7 +212,19 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
             f"{path}: the weights do not fit the model its config describes ({first})"
         ) from None
     model.to(device).eval()
-    return Trained(model, tokenizer, config, int(payload["step"]), path, path.parent)
+    return Trained(
+        model, tokenizer, config, int(payload["step"]), path, path.parent,
+        epoch=optional(payload, "epoch", int),
+        train_seconds=optional(payload, "train_seconds", float),
+        corpus=optional(payload, "corpus", str),
+        device=optional(payload, "device", str),
+    )
+
+
+def optional(payload: dict[str, Any], key: str, kind: type) -> Any:
+    """`kind(payload[key])`, or None where an older checkpoint lacks the key."""
+    value = payload.get(key)
+    return None if value is None else kind(value)
 
 
 def find_latest_run(runs_dir: str | Path = "runs") -> Path:

@@ -48,11 +48,14 @@ class DecodeResult:
         attention: when requested, one (T_out, H, S_real) tensor per source on the CPU: the
             cross-attention of the step that produced each returned token, over the real
             (unpadded) source tokens; T_out == len(tokens[i]).
+        nbest: beam search with `nbest` > 1 only: per source, the best finished hypotheses as
+            (tokens, length-penalised score), best first; the first is `tokens[i]`.
     """
 
     tokens: list[list[int]]
     scores: list[float]
     attention: list[Tensor] | None = None
+    nbest: list[list[tuple[list[int], float]]] | None = None
 
 
 def generate(
@@ -65,6 +68,7 @@ def generate(
     eos_id: int,
     generator: torch.Generator | None = None,
     need_attention: bool = False,
+    nbest: int = 1,
 ) -> DecodeResult:
     """Decode a batch with the strategy and settings of a `DecodeConfig`.
 
@@ -76,6 +80,7 @@ def generate(
         bos_id, eos_id: the tokenizer's ids.
         generator: random numbers for sampling (None: torch's global generator).
         need_attention: also return the cross-attention of every generated token.
+        nbest: with beam search, also return the `nbest` best hypotheses (ignored otherwise).
     """
     common = dict(
         bos_id=bos_id,
@@ -91,7 +96,7 @@ def generate(
     if config.strategy == "beam":
         return beam_search(
             model, src, src_mask, beam_size=config.beam_size,
-            length_penalty=config.length_penalty, **common,
+            length_penalty=config.length_penalty, nbest=nbest, **common,
         )
     if config.strategy == "sample":
         return sample(
@@ -370,6 +375,7 @@ def beam_search(
     repetition_penalty: float = 1.0,
     no_repeat_ngram: int = 0,
     need_attention: bool = False,
+    nbest: int = 1,
 ) -> DecodeResult:
     """Beam search keeping `beam_size` unfinished hypotheses per source, as fairseq does.
 
@@ -383,9 +389,12 @@ def beam_search(
     live hypothesis can end above `its score / max_len ** length_penalty`. Hypotheses still
     alive after `max_len` steps compete as if finished there. A beam of one is greedy search.
 
-    Arguments as for `greedy`, plus `beam_size` (>= 1) and `length_penalty` (>= 0).
+    Arguments as for `greedy`, plus `beam_size` (>= 1) and `length_penalty` (>= 0); with
+    `nbest` > 1 every finished candidate is kept, the search runs until the `nbest`-th best
+    of each source cannot be beaten, and `DecodeResult.nbest` lists them.
     """
     rules = Rules(bos_id, eos_id, model.pad_id, min_len, repetition_penalty, no_repeat_ngram)
+    finished = Finished(src.size(0)) if nbest > 1 else None
     with eval_mode(model), torch.inference_mode():
         beams = Beams(model.encode(src, src_mask), src.size(0), beam_size, max_len, rules)
         for step in range(max_len):
@@ -400,9 +409,10 @@ def beam_search(
             ends = (tokens == eos_id) & torch.isfinite(scores)
             ends[:, beam_size:] = False  # only an eos among the K best finishes a hypothesis
             ends &= ~beams.done[:, None]
-            beams.keep_best_finished(
-                torch.where(ends, scores / (step + 1) ** length_penalty, NEG_INF), beam
-            )
+            candidates = torch.where(ends, scores / (step + 1) ** length_penalty, NEG_INF)
+            beams.keep_best_finished(candidates, beam)
+            if finished is not None:
+                finished.add(beams.history, candidates, beam, beams.first_rows)
             beams.finished += ends.sum(-1)
             if need_attention:
                 beams.record_attention(beams.state.cross_attention)
@@ -410,16 +420,54 @@ def beam_search(
             scores = scores.masked_fill(tokens == eos_id, NEG_INF)
             beams.advance(model, scores, beam, tokens)
             live = beams.scores.max(-1).values  # (B,)
-            ahead = beams.best_scores >= live / (step + 1) ** length_penalty
-            unbeatable = beams.best_scores >= live / max_len**length_penalty
+            # with an n-best list, the n-th best finished hypothesis must be safe, not the best
+            kept = beams.best_scores if finished is None else finished.nth_best(nbest).to(
+                live.device
+            )
+            ahead = kept >= live / (step + 1) ** length_penalty
+            unbeatable = kept >= live / max_len**length_penalty
             beams.done |= ((beams.finished >= beam_size) & ahead) | unbeatable
             if beams.done.all():
                 break
         else:
             last = beams.scores.masked_fill(beams.done[:, None], NEG_INF)
             beams.keep_best_finished(last / max_len**length_penalty, beams.own_rows)
+            if finished is not None:
+                finished.add(beams.history, last / max_len**length_penalty, beams.own_rows,
+                              beams.first_rows)
         attention = beams.best_attention if need_attention else None
-        return make_result(beams.best_history, beams.best_scores, attention, src_mask, eos_id)
+        result = make_result(beams.best_history, beams.best_scores, attention, src_mask, eos_id)
+        if finished is not None:
+            result.nbest = finished.best(nbest)
+        return result
+
+
+class Finished:
+    """Every finished hypothesis of each of B sources with its score, for n-best lists."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.hypotheses: list[list[tuple[list[int], float]]] = [[] for _ in range(batch_size)]
+
+    def add(
+        self, history: Tensor, candidates: Tensor, beams: Tensor, first_rows: Tensor
+    ) -> None:
+        """Keep the finite (B, C) candidate scores; candidate (b, c) is hypothesis
+        `beams[b, c]`, row first_rows[b] + beams[b, c] of the (B * K, t) `history` (then eos)."""
+        for b, c in candidates.isfinite().nonzero().tolist():
+            tokens = history[int(first_rows[b] + beams[b, c])].tolist()
+            self.hypotheses[b].append((tokens, float(candidates[b, c])))
+
+    def nth_best(self, n: int) -> Tensor:
+        """(B,) the n-th best score of each source so far (-inf with fewer than n)."""
+        return torch.tensor([
+            sorted((score for _, score in kept), reverse=True)[n - 1] if len(kept) >= n
+            else NEG_INF
+            for kept in self.hypotheses
+        ])
+
+    def best(self, n: int) -> list[list[tuple[list[int], float]]]:
+        """The n best (tokens, score) of each source, best first."""
+        return [sorted(kept, key=lambda pair: -pair[1])[:n] for kept in self.hypotheses]
 
 
 class Beams:

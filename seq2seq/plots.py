@@ -14,9 +14,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
 
-INCHES_PER_TOKEN = 0.32  # the image grows with the tokens so every label stays readable
-MARGIN_INCHES = 1.6  # room for the rotated labels, the title and the colour bar
+# Sized so that TensorBoard's default image card (which shrinks wide images to fit) still
+# shows every label: big cells and a big font rather than a big canvas.
+INCHES_PER_TOKEN = 0.42  # the image grows with the tokens so every label stays readable
+MARGIN_INCHES = 2.2  # room for the rotated labels, the title and the colour bar
+FONT_SIZE = 13
 DPI = 100
+WORD_START = "\u2581"  # sentencepiece's ▁: the piece starts a word
+
+
+def piece_label(piece: str) -> str:
+    """A sentencepiece piece as a tick label: ▁ (word start) shown as the space it stands for."""
+    return piece.replace(WORD_START, " ")
 
 
 def figure_size(rows: int, columns: int) -> tuple[float, float]:
@@ -31,8 +40,8 @@ def attention_figure(
 
     Args:
         weights: (T, S) attention of each generated token over the source tokens.
-        src_labels: S source token labels (x axis).
-        tgt_labels: T generated token labels (y axis).
+        src_labels: S source token labels (x axis), sentencepiece pieces or plain text.
+        tgt_labels: T generated token labels (y axis), likewise.
         title: shown above the map.
     """
     t, s = weights.shape
@@ -45,13 +54,15 @@ def attention_figure(
     axes = figure.add_subplot()
     # A fixed 0..1 scale: the same colour means the same weight in every model's map.
     image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    axes.set_xticks(range(s), src_labels, rotation=90, fontsize=8)
-    axes.set_yticks(range(t), tgt_labels, fontsize=8)
-    axes.set_xlabel("source")
-    axes.set_ylabel("generated")
+    axes.set_xticks(range(s), [piece_label(p) for p in src_labels], rotation=90,
+                    fontsize=FONT_SIZE)
+    axes.set_yticks(range(t), [piece_label(p) for p in tgt_labels], fontsize=FONT_SIZE)
+    axes.set_xlabel("source", fontsize=FONT_SIZE)
+    axes.set_ylabel("generated", fontsize=FONT_SIZE)
     if title:
-        axes.set_title(title, fontsize=9)
-    figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+        axes.set_title(title, fontsize=FONT_SIZE)
+    colorbar = figure.colorbar(image, ax=axes, fraction=0.04, pad=0.02)
+    colorbar.ax.tick_params(labelsize=FONT_SIZE - 2)
     figure.tight_layout()
     return figure
 

@@ -75,7 +75,7 @@ def test_piped_mode_prints_one_reply_line_per_input_line(runs):
     assert all(expected[i] for i in (0, 2, 4, 6))  # real replies, so alignment is visible
     assert out[:-1] == expected
     err = result.stderr.decode()
-    assert "parameters:" in err and "strategy=greedy" in err  # the banner, on stderr
+    assert "parameters" in err and "strategy=greedy" in err  # the banner, on stderr
     assert "strategy=beam" in err  # /set reports to stderr
     assert "data.max_src_len" in err  # the 80-word line was cut, with a notice
     assert "Traceback" not in err
@@ -237,15 +237,32 @@ def test_commands(bots):
     assert not chat.run_command("/quit", [bot], said.append)
 
 
-def test_ctrl_c_or_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch):
+def test_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch):
     bot, notes = bots["gru"], []
-    for error in (KeyboardInterrupt, UserError("too long for model.max_len")):
-        def fail(*args, error=error, **kwargs):
-            raise error
 
-        monkeypatch.setattr(chat, "generate", fail)
-        assert chat.answer_safely(bot, "hello", notes.append) == ""
-    assert "cancelled" in notes[0] and "model.max_len" in notes[1]
+    def fail(*args, **kwargs):
+        raise UserError("too long for model.max_len")
+
+    monkeypatch.setattr(chat, "generate", fail)
+    assert chat.answer_safely(bot, "hello", notes.append) == ""
+    assert "model.max_len" in notes[0]
+
+
+def test_ctrl_c_cancels_the_whole_turn_of_every_model(bots, monkeypatch):
+    first, second, notes = bots["gru"], bots["context"], []
+    first.turns, second.turns = ["hi", "hello"], ["a", "b"]
+    real, calls = chat.generate, []
+
+    def interrupted_second(*args, **kwargs):  # the first model answers, Ctrl-C in the second
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chat, "generate", interrupted_second)
+    assert chat.answer_turn([first, second], "how are you?", notes.append) is None
+    assert first.turns == ["hi", "hello"] and second.turns == ["a", "b"]  # no trace left
+    assert notes == ["turn cancelled"]
 
 
 def test_labels_name_the_run_the_model_and_a_non_best_checkpoint(bots):
@@ -288,7 +305,7 @@ def test_interactive_session_prompts_replies_and_ends_on_ctrl_d(runs, tmp_path):
     assert process.wait(timeout=120) == 0
     os.close(controller)
     text = seen.decode(errors="replace")
-    assert "parameters:" in text and "bot> " in text and "strategy=beam" in text
+    assert "parameters" in text and "bot> " in text and "strategy=beam" in text
     assert text.count("bot> ") == 1  # the empty line and the commands got no reply
     history = tmp_path / ".cache" / "seq2seq-chatbots" / "chat_history"
     assert "hello there" in history.read_text()

@@ -12,7 +12,7 @@ from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.errors import UserError
-from seq2seq.training.device import Distributed, resolve_device
+from seq2seq.training.device import Distributed, resolve_device, set_threads
 from seq2seq.training.run import new_run_dir
 
 
@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("runs", nargs="+", help="run folders (the checkpoint each offers: "
                         "selected.pt, else best.pt) or .pt checkpoints")
-    parser.add_argument("--corpus", help="the corpus (default: $CORNELL_CORPUS, then "
+    parser.add_argument("--corpus", help="the corpus (default: the one the runs' checkpoints "
+                        "name when they agree and it is here, else $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
     parser.add_argument("--split", default="test", choices=SPLITS,
                         help="test or valid split of the runs' data, or all examples of --corpus")
@@ -49,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true",
                         help="score every step-<N>.pt snapshot of each run folder instead and "
                         "draw perplexity and reply diversity over training steps (sweep.png)")
+    parser.add_argument("--speed-passes", type=int, default=3,
+                        help="timed greedy passes per run (the runs take turns); replies/s is "
+                        "their median, the report gives the spread")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for torch (default: one per core); the report says "
+                        "how many were used. On a busy machine 1 gives steadier speed figures")
     return parser.parse_args(argv)
 
 
@@ -58,11 +65,14 @@ def options_from(args: argparse.Namespace) -> Options:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if args.speed_passes < 1:
+        raise UserError("--speed-passes must be >= 1")
     return Options(
         runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
         prompts=args.prompts, device=str(resolve_device(args.device, Distributed())),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
         attention=args.attention, attention_heads=args.attention_heads,
+        speed_passes=args.speed_passes,
     )
 
 
@@ -79,8 +89,20 @@ def check_output_folder(out_dir: Path) -> None:
         raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")
 
 
+def tensorboard_logdir(out_dir: Path, runs: list[str]) -> Path:
+    """The folder holding both the comparison and the compared runs (their training curves),
+    e.g. runs/ for runs/compare-X and runs/A, runs/B."""
+    folders = [Path(run) if Path(run).is_dir() else Path(run).parent for run in runs]
+    common = Path(os.path.commonpath([p.resolve() for p in [out_dir, *folders]]))
+    try:
+        return common.relative_to(Path.cwd())
+    except ValueError:
+        return common
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    set_threads(args.threads)
     options = options_from(args)
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
     check_output_folder(out_dir)
@@ -90,12 +112,13 @@ def main(argv: list[str] | None = None) -> int:
                           else f"{options.split} split, first {options.limit}")
         print(sweep_markdown(runs, options.split))
         print(f"\nwrote {png}, sweep.md, sweep.json and TensorBoard events "
-              f"(tensorboard --logdir {out_dir.parent})", file=sys.stderr)
+              f"(tensorboard --logdir {tensorboard_logdir(out_dir, args.runs)})",
+              file=sys.stderr)
         return 0
     comparison, images = compare(options, out_dir)
     print(summary(comparison))
     md_path, _ = write_reports(comparison, out_dir)
     write_tensorboard(comparison, out_dir, images)
     print(f"\nwrote {md_path}, report.json, attention/*.png and TensorBoard events "
-          f"(tensorboard --logdir {out_dir.parent})", file=sys.stderr)
+          f"(tensorboard --logdir {tensorboard_logdir(out_dir, args.runs)})", file=sys.stderr)
     return 0

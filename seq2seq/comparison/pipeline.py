@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import itertools
+import statistics
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from seq2seq import diversity
 from seq2seq.checkpoint import Trained, checkpoint_path, load_trained
@@ -51,6 +53,7 @@ class Options:
     max_len: int = 0  # 0: the data config's max_tgt_len + 1 (any reference fits, with eos)
     attention: int = 3  # prompts drawn as heat-maps per run
     attention_heads: bool = False
+    speed_passes: int = 3  # timed greedy passes per run, alternating runs; the median counts
 
 
 @dataclass
@@ -117,6 +120,16 @@ def shared_data_config(trained: list[Trained], labels: list[str]) -> DataConfig:
     return first
 
 
+def recorded_corpus(trained: list[Trained]) -> str | None:
+    """The corpus every run's checkpoint says it was trained on, when they agree and it is
+    here; else None (the default corpus)."""
+    corpora = {run.corpus for run in trained}
+    if len(corpora) != 1 or None in corpora:
+        return None
+    (corpus,) = corpora
+    return corpus if Path(corpus).exists() else None
+
+
 def load_examples(options: Options, trained: list[Trained], labels: list[str]) -> Examples:
     """The examples every run is scored on, in a fixed order, cut to --limit."""
     tokenizer = trained[0].tokenizer
@@ -124,7 +137,7 @@ def load_examples(options: Options, trained: list[Trained], labels: list[str]) -
         examples = prompt_examples(Path(options.prompts), tokenizer, trained[0].config.data)
     else:
         data = shared_data_config(trained, labels)
-        examples = split_examples(options, data, tokenizer)
+        examples = split_examples(options, data, tokenizer, recorded_corpus(trained))
     if options.limit:
         examples = Examples(
             examples.src[: options.limit], examples.prompts[: options.limit],
@@ -137,8 +150,14 @@ def load_examples(options: Options, trained: list[Trained], labels: list[str]) -
     return examples
 
 
-def split_examples(options: Options, data: DataConfig, tokenizer: Tokenizer) -> Examples:
-    """A split of the runs' own data (test/valid) or every example of an external corpus."""
+def split_examples(
+    options: Options, data: DataConfig, tokenizer: Tokenizer, recorded: str | None = None
+) -> Examples:
+    """A split of the runs' own data (test/valid) or every example of an external corpus.
+
+    Args:
+        recorded: the corpus the runs' checkpoints name, used for test/valid without --corpus.
+    """
     if options.split not in SPLITS:
         raise UserError(f"--split {options.split}: choose one of {', '.join(SPLITS)}")
     if options.split == "all":
@@ -148,7 +167,7 @@ def split_examples(options: Options, data: DataConfig, tokenizer: Tokenizer) -> 
         split = encode_corpus(corpus, data, tokenizer)
         description = f"every example of {corpus}"
     else:
-        prepared = prepare_data(data, resolve_corpus(options.corpus))
+        prepared = prepare_data(data, resolve_corpus(options.corpus or recorded))
         if prepared.tokenizer.fingerprint() != tokenizer.fingerprint():
             raise UserError(
                 f"the corpus {prepared.corpus} gives a different tokenizer than the runs': it is "
@@ -199,7 +218,9 @@ def evaluate_run(
         mean_length=diversity.mean_length(texts), top1_share=counts.top1_share,
         top10_share=counts.top10_share, unique_share=counts.unique_share,
         replies_per_second=replies.per_second, decode_seconds=replies.seconds,
-        top_replies=counts.top,
+        top_replies=counts.top, speed_passes=[replies.per_second], epoch=run.epoch,
+        train_minutes=None if run.train_seconds is None else run.train_seconds / 60,
+        train_device=run.device,
     )
     if examples.tgt is None:
         return result, texts, None
@@ -216,6 +237,24 @@ def evaluate_run(
     result.token_accuracy = scores.accuracy
     result.bleu, result.bleu_signature, result.bleu_detail = bleu.score, bleu.signature, bleu.detail
     return result, texts, scores
+
+
+def time_more_passes(
+    trained: list[Trained], results: list[RunResult], examples: Examples, options: Options,
+    max_len: int,
+) -> None:
+    """Time `options.speed_passes - 1` more greedy passes, the runs taking turns (so a burst
+    of other work on the machine does not fall on one run only); replies/s becomes the median
+    of every pass. One pass can be far off on a shared machine."""
+    batches = eval_batches(examples.src, examples.tgt, options.batch_size)
+    for _ in range(options.speed_passes - 1):
+        for run, result in zip(trained, results, strict=True):
+            replies = greedy_replies(
+                run.model, run.tokenizer, examples.src, batches, max_len, result.label
+            )
+            result.speed_passes.append(replies.per_second)
+    for result in results:
+        result.replies_per_second = statistics.median(result.speed_passes)
 
 
 def pick_samples(count: int, total: int, seed: int) -> list[int]:
@@ -264,6 +303,7 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     evaluated = [evaluate_run(run, label, examples, options, max_len)
                  for run, label in zip(trained, labels, strict=True)]
     results, replies, scores = (list(column) for column in zip(*evaluated, strict=True))
+    time_more_passes(trained, results, examples, options, max_len)
     differences = []
     if examples.tgt is not None:
         differences = perplexity_differences(labels, scores, options.seed)
@@ -283,6 +323,9 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         "examples": f"{len(examples.src)} ({examples.description})",
         "decoding": f"greedy, at most {max_len} tokens, batches of {options.batch_size}",
         "device": options.device,
+        "threads": torch.get_num_threads(),
+        "speed": f"replies/s is the median of {options.speed_passes} timed greedy passes per "
+        "run, the runs taking turns",
         "seed": options.seed,
     }
     comparison = Comparison(results, side_by_side(examples, replies, shown), differences, setup)

@@ -17,6 +17,31 @@ from seq2seq.markdown import cell, table
 CONFIDENCE_LABEL = "95% CI"
 
 
+def runs_table(comparison: Comparison) -> str:
+    """One row per run: what it is and how it was trained."""
+    rows = []
+    for run in comparison.runs:
+        rows.append([
+            cell(run.label), run.arch, f"{run.parameters:,}", f"{run.step:,}",
+            "?" if run.epoch is None else str(run.epoch),
+            "?" if run.train_minutes is None else f"{run.train_minutes:.1f}",
+            run.train_device or "?", cell(run.checkpoint),
+        ])
+    return table(["run", "architecture", "parameters", "steps", "epochs", "training minutes",
+                  "trained on", "checkpoint"], rows)
+
+
+def speed_spread(comparison: Comparison) -> str:
+    """Each run's replies/s over its timed passes: median and range."""
+    parts = [
+        f"{run.label} {run.replies_per_second:.1f} "
+        f"(range {min(run.speed_passes):.1f} to {max(run.speed_passes):.1f})"
+        for run in comparison.runs if run.speed_passes
+    ]
+    count = len(comparison.runs[0].speed_passes)
+    return f"Replies/s, median of {count} timed pass(es): " + "; ".join(parts) + "."
+
+
 def value_cell(run: RunResult, metric: Metric) -> str:
     """A run's value ("n/a" when None), with its own count beside it when the metric has one."""
     value = getattr(run, metric.key)
@@ -79,7 +104,7 @@ def top_replies_table(run: RunResult) -> str:
 def markdown(comparison: Comparison) -> str:
     """The whole report.md."""
     setup = comparison.setup
-    lines = ["# Comparison", ""]
+    lines = ["# Comparison", "", runs_table(comparison), ""]
     lines += [f"- {key}: {value}" for key, value in setup.items()]
     lines += ["", "## Metrics", "", summary(comparison), ""]
     lines += [
@@ -90,6 +115,8 @@ def markdown(comparison: Comparison) -> str:
         "numbers split greedy replies on whitespace, lowercased; distinct-n shows the n-grams "
         f"it rests on and reads n/a below {MIN_NGRAMS}. Speed is replies per second "
         "of batched greedy decoding, generation only.",
+        "",
+        speed_spread(comparison),
         "",
     ]
     if comparison.teacher_forced:

@@ -37,7 +37,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("top1_share", "most frequent reply share", 4, "n_replies", False),
     Metric("top10_share", "top-10 replies share", 4, "n_replies", False),
     Metric("unique_share", "distinct replies share", 4, "n_replies", False),
-    Metric("replies_per_second", "replies/s (batched greedy)", 1, "n_replies", False),
+    Metric("replies_per_second", "replies/s (batched greedy, median)", 1, "n_replies", False),
 )
 
 
@@ -53,6 +53,8 @@ class RunResult:
         distinct_1, distinct_2: None when their replies hold fewer than `MIN_NGRAMS` n-grams;
             distinct_1_ngrams, distinct_2_ngrams: the n-gram counts they rest on.
         top_replies: the most frequent greedy replies with their counts.
+        replies_per_second: the median of `speed_passes`, the replies/s of each timed pass.
+        epoch, train_minutes, train_device: how it was trained (None: not recorded).
     """
 
     label: str
@@ -72,6 +74,10 @@ class RunResult:
     replies_per_second: float
     decode_seconds: float
     top_replies: list[tuple[str, int]]
+    speed_passes: list[float] = field(default_factory=list)
+    epoch: int | None = None
+    train_minutes: float | None = None
+    train_device: str | None = None
     n_examples: int | None = None
     n_tokens: int | None = None
     n_words: int | None = None

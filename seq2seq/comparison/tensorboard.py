@@ -1,11 +1,15 @@
 """The comparison in TensorBoard: one writer (sub-folder) per run, so runs appear side by side.
 
-    <out>/<label>/        hparams (the run's checkpoint, arch, step) with every metric as a
-                          scalar at the run's training step, its attention heat-maps as images,
-                          its most frequent replies as text
-    <out>/samples/        the side-by-side samples as a Markdown table
+    <out>/<label>/        hparams (the run's checkpoint, arch, step and every comparison number,
+                          as hparam values), its numbers and most frequent replies as text, its
+                          attention heat-maps as images
+    <out>/samples/        the metric table and the side-by-side samples as Markdown
 
-`tensorboard --logdir runs` shows it next to the training runs when <out> is under runs/.
+No scalars: a comparison is one point per run, which TensorBoard would draw as single-point
+charts among (and before) the training curves. `tensorboard --logdir runs` then still opens on
+the training runs' curves, with the comparison in the Text, Images and HParams tabs. A run's
+sub-folder is named by its label (the training run's folder name), so it reads as
+`compare-<time>/<training run>` in TensorBoard's run list.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
 from seq2seq.comparison.attention import AttentionImage
-from seq2seq.comparison.report import samples_table, summary, top_replies_table
-from seq2seq.comparison.results import Comparison
+from seq2seq.comparison.report import samples_table, summary, top_replies_table, value_cell
+from seq2seq.comparison.results import Comparison, RunResult
+from seq2seq.training.log import write_hparams
 
 SAMPLES_FOLDER = "samples"
 
@@ -35,15 +40,24 @@ def write_tensorboard(
         with SummaryWriter(log_dir=str(out_dir / run.label)) as writer:
             hparams = {"run": run.label, "checkpoint": run.checkpoint, "arch": run.arch,
                        "step": run.step, "parameters": run.parameters}
-            metrics = {f"compare/{m.key}": float(getattr(run, m.key))
-                       for m in comparison.metrics() if getattr(run, m.key) is not None}
-            metrics.update({f"compare/{m.count_key}": float(getattr(run, m.count_key))
+            hparams.update({f"compare.{m.key}": float(getattr(run, m.key))
+                            for m in comparison.metrics() if getattr(run, m.key) is not None})
+            hparams.update({f"compare.{m.count_key}": float(getattr(run, m.count_key))
                             for m in comparison.metrics() if m.count_key})
-            # run_name "." keeps the hparams in this run's folder instead of a timestamped one.
-            writer.add_hparams(hparams, metrics, run_name=".", global_step=run.step)
+            write_hparams(writer, hparams, [])
+            writer.add_text("compare/metrics", run_metrics_table(comparison, run), run.step)
             writer.add_text("compare/top_replies", top_replies_table(run), run.step)
             for image in images.get(run.label, []):
                 writer.add_image(image.tag, image.image, run.step, dataformats="HWC")
     with SummaryWriter(log_dir=str(out_dir / SAMPLES_FOLDER)) as writer:
         writer.add_text("compare/summary", summary(comparison), 0)
         writer.add_text("compare/samples", samples_table(comparison.labels, comparison.samples), 0)
+
+
+def run_metrics_table(comparison: Comparison, run: RunResult) -> str:
+    """One run's numbers as a Markdown table (metric, n, value)."""
+    rows = ["| metric | n | value |", "|---|---|---|"]
+    for metric in comparison.metrics():
+        n, value = getattr(run, metric.n_key), value_cell(run, metric)
+        rows.append(f"| {metric.label} | {n} | {value} |")
+    return "\n".join(rows)

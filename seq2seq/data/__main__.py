@@ -14,7 +14,7 @@ from seq2seq.config import DataConfig, apply_overrides, build_section, load_conf
 from seq2seq.data.corpus import resolve_corpus
 from seq2seq.data.entropy import filter_summary, threshold_table
 from seq2seq.data.prepare import PreparedData, prepare_data
-from seq2seq.data.splits import SPLITS
+from seq2seq.data.splits import SPLITS, split_warnings
 from seq2seq.errors import ConfigError, run_cli
 
 
@@ -87,6 +87,7 @@ def report(data: PreparedData) -> str:
         f"fingerprint {tok['fingerprint'][:12]}"
     )
     lines.append(f"cache key {data.key[:24]} ({'loaded' if data.cached else 'built'})")
+    lines += split_warnings(stats)
     return "\n".join(lines)
 
 

@@ -67,3 +67,30 @@ def duplicate_responses(splits: dict[str, Split]) -> dict[str, int]:
     """
     seen = set(splits["train"].tgt_text)
     return {name: sum(text in seen for text in splits[name].tgt_text) for name in ("valid", "test")}
+
+
+MIN_GROUPS = 10  # fewer movies or chains cannot give splits near the configured fractions
+
+
+def split_warnings(stats: dict) -> list[str]:
+    """Warnings about splits that cannot be trusted, from `prepared.stats`: a valid or test
+    split larger than the training split, or too few movies/chains to split at all well."""
+    unit = "movies" if stats["format"] == "raw" else "conversation chains"
+    examples, groups = stats["examples"], stats["groups"]
+    total_groups = sum(groups.values())
+    warnings = []
+    if total_groups < MIN_GROUPS:
+        warnings.append(
+            f"warning: the corpus has only {total_groups} {unit} to split by; splits are "
+            f"{examples['train']:,} train / {examples['valid']:,} valid / "
+            f"{examples['test']:,} test examples, far from data.valid_fraction and "
+            f"data.test_fraction (use a larger corpus)"
+        )
+    for name in ("valid", "test"):
+        if examples[name] > examples["train"]:
+            warnings.append(
+                f"warning: the {name} split ({examples[name]:,} examples) is larger than the "
+                f"training split ({examples['train']:,}); check data.valid_fraction and "
+                f"data.test_fraction, or use a corpus with more {unit}"
+            )
+    return warnings

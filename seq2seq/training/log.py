@@ -8,7 +8,7 @@ Transformer run and a GRU run:
     valid/distinct_1 valid/distinct_2 valid/distinct_1_ngrams valid/distinct_2_ngrams
     valid/distinct_replies valid/top_reply_share valid/reply_length
     text: samples/valid (prompts, replies, gold), replies/valid_top (most frequent replies)
-    hparams: the flattened config with the final metrics (hparam/*)
+    hparams: the flattened config; its metrics are the valid/* tags above (no extra scalars)
 
 train/* values are means over the steps since the previous log line. train/loss is the plain
 NLL per target token even when label smoothing is on (the smoothed objective is what is
@@ -24,8 +24,11 @@ metrics.jsonl holds one JSON object per train log line ("kind": "train") and per
 ("kind": "valid", with its sample replies and most frequent replies), so runs can be compared
 without TensorBoard.
 
-In a terminal a tqdm bar shows the loss and tokens/s; when stderr is not a terminal (a log file,
-a batch job) the same numbers come as plain lines on stderr every `train.log_interval` steps.
+In a terminal a tqdm bar shows the loss, tokens/s and the time left in the epoch (its own ETA
+is the whole run's); when stderr is not a terminal (a log file, a batch job) the same numbers
+come as plain lines on stderr every `train.log_interval` steps. train.log in the run folder keeps
+every printed line and the plain train lines in either case, also with `quiet` (which leaves the
+terminal only the lines that must be seen: the time estimate, warnings, the last line).
 Only the main process of a multi-GPU run reports anything (`enabled=False` elsewhere).
 """
 
@@ -38,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
 from seq2seq.markdown import cell, table
 from seq2seq.metrics import perplexity
 
 METRICS = "metrics.jsonl"
+TRAIN_LOG = "train.log"
 
 
 @dataclass
@@ -95,13 +100,15 @@ class RunLogger:
     """Writes a run's metrics to TensorBoard, metrics.jsonl and the terminal."""
 
     def __init__(
-        self, run_dir: Path, *, enabled: bool, start_step: int, total_steps: int | None
+        self, run_dir: Path, *, enabled: bool, start_step: int, total_steps: int | None,
+        quiet: bool = False,
     ) -> None:
         self.enabled = enabled
         self.run_dir = run_dir
+        self.quiet = quiet
         self.writer: SummaryWriter | None = None
         self.bar: tqdm | None = None
-        self.plain_lines = not sys.stderr.isatty()
+        self.plain_lines = not sys.stderr.isatty() and not quiet
         if not enabled:
             return
         # purge_step hides events a crashed run wrote after its last checkpoint, and
@@ -109,8 +116,10 @@ class RunLogger:
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=start_step + 1)
         damaged = drop_after(run_dir / METRICS, start_step)
         self.file = open(run_dir / METRICS, "a", encoding="utf-8")  # noqa: SIM115 closed in close()
+        self.log = open(run_dir / TRAIN_LOG, "a", encoding="utf-8")  # noqa: SIM115 likewise
         self.bar = tqdm(
-            total=total_steps, initial=start_step, unit="step", disable=None, dynamic_ncols=True
+            total=total_steps, initial=start_step, unit="step", disable=True if quiet else None,
+            dynamic_ncols=True,
         )
         if damaged:
             self.message(
@@ -118,16 +127,27 @@ class RunLogger:
                 "e.g. by a full disk or a power cut)"
             )
 
-    def message(self, text: str) -> None:
-        """A line for the user, printed above the progress bar."""
-        if self.enabled:
+    def message(self, text: str, always: bool = False) -> None:
+        """A line for the user, printed above the progress bar (with `quiet`, only when
+        `always`) and kept in train.log."""
+        if not self.enabled:
+            return
+        self.log.write(text + "\n")
+        self.log.flush()
+        if always or not self.quiet:
             tqdm.write(text, file=sys.stderr)
 
-    def advance(self, step: int, loss: float, tokens_per_s: float) -> None:
-        """Move the bar to `step` after an optimizer update."""
+    def advance(
+        self, step: int, loss: float, tokens_per_s: float, epoch_left: str | None = None
+    ) -> None:
+        """Move the bar to `step` after an optimizer update (`epoch_left`: the time left in
+        the epoch, once estimated)."""
         if self.bar is not None and not self.bar.disable:
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            postfix = {"loss": f"{loss:.3f}", "tok_s": f"{tokens_per_s:,.0f}"}
+            if epoch_left is not None:
+                postfix["epoch_left"] = epoch_left
+            self.bar.set_postfix(postfix, refresh=False)
 
     def train(self, step: int, epoch: int, values: dict[str, float]) -> None:
         """Log training metrics (`loss`, `ppl`, `lr`, ...) averaged since the last call."""
@@ -136,14 +156,15 @@ class RunLogger:
         for key, value in values.items():
             self.writer.add_scalar(f"train/{key}", value, step)
         self.write_json({"kind": "train", "step": step, "epoch": epoch, **values})
+        line = (
+            f"step {step} | epoch {epoch} | loss {values['loss']:.4f} | ppl "
+            f"{values['ppl']:.1f} | lr {values['lr']:.2e} | grad norm "
+            f"{values['grad_norm']:.3g} | {values['tokens_per_s']:,.0f} tok/s"
+        )
+        self.log.write(line + "\n")
+        self.log.flush()
         if self.plain_lines:
-            print(
-                f"step {step} | epoch {epoch} | loss {values['loss']:.4f} | ppl "
-                f"{values['ppl']:.1f} | lr {values['lr']:.2e} | grad norm "
-                f"{values['grad_norm']:.3g} | {values['tokens_per_s']:,.0f} tok/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(line, file=sys.stderr, flush=True)
 
     def valid(
         self, step: int, epoch: int, values: dict[str, float], best: bool,
@@ -181,18 +202,18 @@ class RunLogger:
         for prompt, reply, _ in samples:
             self.message(f"  {shorten(prompt)} => {shorten(reply)}")
 
-    def hparams(self, config: dict[str, Any], metrics: dict[str, float]) -> None:
-        """Record the config with the final metrics in the run's own folder (run_name='.')."""
+    def hparams(self, config: dict[str, Any], metric_tags: list[str]) -> None:
+        """Record the config in the run's own folder, for TensorBoard's HParams tab.
+
+        Args:
+            config: the config as nested plain dicts.
+            metric_tags: scalar tags the run already logs (e.g. "valid/loss"); the HParams
+                tab shows their latest values. torch's `add_hparams` would instead write
+                each metric again as a one-point scalar chart (hparam/*) beside the curves.
+        """
         if not self.enabled:
             return
-        flat = {
-            f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
-            for section, values in config.items()
-            for key, value in values.items()
-        }
-        self.writer.add_hparams(
-            flat, {f"hparam/{key}": value for key, value in metrics.items()}, run_name="."
-        )
+        write_hparams(self.writer, flatten_config(config), metric_tags)
 
     def write_json(self, record: dict[str, Any]) -> None:
         self.file.write(json.dumps(record) + "\n")
@@ -204,6 +225,25 @@ class RunLogger:
         self.bar.close()
         self.writer.close()
         self.file.close()
+        self.log.close()
+
+
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+    """{"train": {"lr": 1e-4}} -> {"train.lr": 1e-4}, values TensorBoard can show (numbers,
+    strings, booleans; anything else as text)."""
+    return {
+        f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+        for section, values in config.items()
+        for key, value in values.items()
+    }
+
+
+def write_hparams(writer: SummaryWriter, values: dict[str, Any], metric_tags: list[str]) -> None:
+    """The HParams summaries for the writer's own run, naming existing scalar tags as its
+    metrics and writing no scalar of their own."""
+    for summary in hparams_summary(values, dict.fromkeys(metric_tags, 0.0)):
+        writer.file_writer.add_summary(summary)
+    writer.flush()
 
 
 def drop_after(path: Path, step: int) -> int:

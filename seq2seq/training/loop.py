@@ -55,6 +55,7 @@ from seq2seq.checkpoint import (
     snapshot_steps,
 )
 from seq2seq.config import Config
+from seq2seq.data.splits import split_warnings
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
 from seq2seq.metrics import masked_cross_entropy
@@ -62,6 +63,14 @@ from seq2seq.models import build_model
 from seq2seq.training import device as devices
 from seq2seq.training import run as runs
 from seq2seq.training.data import TrainingData, prepare_on_main_first
+from seq2seq.training.estimate import (
+    ESTIMATE_AFTER,
+    LONG_RUN_HOURS,
+    cpu_config_hint,
+    estimate_line,
+    format_duration,
+    run_seconds,
+)
 from seq2seq.training.evaluate import diversity_replies, sample_replies, validate
 from seq2seq.training.face import build_frequency_weights
 from seq2seq.training.log import Interval, RunLogger
@@ -93,7 +102,9 @@ class TrainOptions:
     time_budget: float | None = None  # minutes of training (validation excluded), then stop
     cache_dir: Path | None = None  # prepared-data cache (None: the data package's default)
     config_path: Path | None = None  # the config file, to find the other model's for comparison
-    configs_dir: Path | None = None  # configs/, likewise
+    configs_dir: Path | None = None  # configs/, likewise (and the CPU config a CPU run is shown)
+    verbose: bool = False  # print the model's structure (always written to model.txt)
+    quiet: bool = False  # the terminal shows only warnings and the last line (train.log has all)
 
 
 @dataclass
@@ -167,6 +178,7 @@ class Trainer:
         self.last_eval_step, self.metrics = -1, {}
         self.selection = Selection(train.select, train.select_margin)
         self.interval = Interval()
+        self.first_step_seconds: float | None = None  # of this session, left out of estimates
         if payload is not None:
             self.restore(payload)
         if world.enabled:
@@ -192,13 +204,17 @@ class Trainer:
             if removed:
                 names = ", ".join(path.name for path in removed)
                 notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
-            runs.write_run_files(self.run_dir, config, self.tokenizer)
-        total = train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
+            runs.write_run_files(self.run_dir, config, self.tokenizer, self.raw_model)
+        self.total_steps = (
+            train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
+        )
+        self.session_start = (self.step, self.train_seconds)  # for the time estimate
         self.logger = RunLogger(
-            self.run_dir, enabled=world.is_main, start_step=self.step, total_steps=total
+            self.run_dir, enabled=world.is_main, start_step=self.step,
+            total_steps=self.total_steps, quiet=options.quiet,
         )
         for notice in notices:
-            self.logger.message(notice)
+            self.logger.message(notice, always=True)
         self.report_start()
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -226,18 +242,54 @@ class Trainer:
 
     def report_start(self) -> None:
         say = self.logger.message
-        say(str(self.raw_model))
+        if self.options.verbose:
+            say(str(self.raw_model))
         for line in runs.parameter_report(
             self.config, self.tokenizer, self.options.config_path, self.options.configs_dir
         ):
             say(line)
         say(self.data.describe(self.epoch))
+        for warning in split_warnings(self.prepared.stats):
+            self.logger.message(warning, always=True)
         say(
             f"device {self.device}, precision {self.precision.name}, "
             f"{self.world.world_size} process(es), run folder {self.run_dir}"
         )
         if self.step:
             say(f"resuming at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    def steps_per_epoch(self) -> int:
+        return len(self.data.batches(self.epoch)) // self.config.train.grad_accum
+
+    def seconds_per_step(self) -> float | None:
+        """Mean training seconds per update in this session, the first update excluded
+        (None until there are two)."""
+        steps = self.step - self.session_start[0]
+        if steps < 2 or self.first_step_seconds is None:
+            return None
+        seconds = self.train_seconds - self.session_start[1] - self.first_step_seconds
+        return seconds / (steps - 1)
+
+    def report_estimate(self) -> None:
+        """After the first updates: how long the epoch and the run will take here, and on a
+        CPU, when that is long, the config that suits one."""
+        per_step = self.seconds_per_step()
+        if per_step is None:
+            return
+        budget = self.options.time_budget
+        budget_left = None if budget is None else max(budget * 60 - self.train_seconds, 0.0)
+        steps_left = max(self.total_steps - self.step, 0) if self.total_steps else None
+        self.logger.message(estimate_line(
+            str(self.device), per_step, self.steps_per_epoch(), steps_left,
+            self.total_steps or None, budget_left,
+        ), always=True)
+        long_run = run_seconds(per_step, steps_left, budget_left) > LONG_RUN_HOURS * 3600
+        if self.device.type == "cpu" and long_run:
+            hint = cpu_config_hint(
+                self.config.model.arch, self.options.config_path, self.options.configs_dir
+            )
+            if hint:
+                self.logger.message(hint, always=True)
 
     def fit(self) -> TrainResult:
         """Train until a stop condition; save last.pt; return why it stopped."""
@@ -323,6 +375,8 @@ class Trainer:
         self.position += len(group)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
+        if self.first_step_seconds is None:
+            self.first_step_seconds = seconds
         self.interval.add_step(
             sum(b.num_tokens for b in batches), sum(b.num_padded for b in batches), seconds
         )
@@ -337,7 +391,7 @@ class Trainer:
         self.nonfinite_in_row += 1
         self.logger.message(
             f"step {self.step + 1}: non-finite loss ({loss:.3g}) or gradient norm "
-            f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)"
+            f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)", always=True
         )
         if self.nonfinite_in_row >= self.config.train.max_nonfinite_steps:
             saved = self.run_dir / LAST
@@ -356,7 +410,14 @@ class Trainer:
         self.nonfinite_in_row = 0
         lr = train.lr * lr_factor(self.step, train.schedule, train.warmup_steps)
         self.interval.add_update(loss, targets, norm, lr)
-        self.logger.advance(self.step, loss, self.interval.tokens_per_s)
+        per_step = self.seconds_per_step()
+        epoch_left = None
+        if per_step is not None:
+            steps_left = self.steps_per_epoch() - self.position // train.grad_accum
+            epoch_left = format_duration(per_step * steps_left)
+        self.logger.advance(self.step, loss, self.interval.tokens_per_s, epoch_left)
+        if self.step - self.session_start[0] == ESTIMATE_AFTER:
+            self.report_estimate()
         if self.step % train.log_interval == 0:
             values = self.interval.values(self.nonfinite_total)
             self.logger.train(self.step, self.epoch, values)
@@ -416,8 +477,9 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "metrics": self.metrics,
-            "corpus": str(self.prepared.corpus),
+            "corpus": str(Path(self.prepared.corpus).resolve()),
             "train_seconds": self.train_seconds,
+            "device": str(self.device),
         }
 
     def payload(self) -> dict[str, Any]:
@@ -464,14 +526,12 @@ class Trainer:
             self.save()
         if reason == "signal":
             self.logger.message(
-                f"interrupted: saved {self.run_dir / LAST} at step {self.step}; continue with "
-                f"--resume --run-dir {self.run_dir}"
+                f"interrupted: saved {self.run_dir / LAST} at step {self.step}; continue with: "
+                f"{runs.resume_command(self.run_dir, self.options.time_budget)}", always=True
             )
         else:
-            self.logger.message(f"stopped ({reason}) at step {self.step}; run in {self.run_dir}")
-        if self.metrics:
-            final = {f"valid_{key}": value for key, value in self.metrics.items()}
-            self.logger.hparams(
-                self.config.to_dict(),
-                {"best_valid_loss": self.best_valid_loss, **final, "steps": float(self.step)},
+            self.logger.message(
+                f"stopped ({reason}) at step {self.step}; run in {self.run_dir}", always=True
             )
+        if self.metrics:
+            self.logger.hparams(self.config.to_dict(), [f"valid/{key}" for key in self.metrics])

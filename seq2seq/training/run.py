@@ -3,6 +3,8 @@
     runs/<model>-<YYYYmmdd-HHMMSS>/      (or --run-dir)
         config.yaml          the resolved config (loads back with load_config)
         tokenizer.model      the sentencepiece model (also inside every checkpoint)
+        model.txt            the model's structure (train.py --verbose prints it)
+        train.log            the lines train.py printed, and a plain line per train log step
         events.out.tfevents.*    TensorBoard
         metrics.jsonl        one JSON object per train log line and per validation
         .lock                the pid of the training writing the folder (one at a time)
@@ -19,6 +21,7 @@ training setting that shapes the trajectory must match. Only when and how long t
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ RESUME_MAY_CHANGE = {
     "train.log_interval", "train.num_sample_prompts", "train.diversity_prompts",
     "train.keep_checkpoints",
 }
+MODEL_TEXT = "model.txt"
 RESUME_KEYS = (
     "optimizer", "scheduler", "scaler", "epoch", "data_position", "best_valid_loss",
     "bad_evals", "rng",
@@ -107,10 +111,21 @@ def check_same_tokenizer(tokenizer: Tokenizer, payload: dict[str, Any], path: Pa
         )
 
 
-def write_run_files(run_dir: Path, config: Config, tokenizer: Tokenizer) -> None:
+def write_run_files(
+    run_dir: Path, config: Config, tokenizer: Tokenizer, model: torch.nn.Module
+) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     tokenizer.save(run_dir / "tokenizer.model")
+    (run_dir / MODEL_TEXT).write_text(f"{model}\n", encoding="utf-8")
+
+
+def resume_command(run_dir: Path, time_budget: float | None) -> str:
+    """The command that continues this run, ready to paste (its config is in the folder)."""
+    command = f"python train.py --run-dir {shlex.quote(str(run_dir))} --resume"
+    if time_budget is not None:
+        command += f" --time-budget {time_budget:g}"
+    return command
 
 
 def counterpart_config_path(

@@ -1,0 +1,83 @@
+"""How long a run will take on this machine, measured on its first steps.
+
+After `ESTIMATE_AFTER` optimizer updates of a session (the first step, which warms up the
+allocator and any lazy initialisation, is left out of the rate), the loop prints one line:
+
+    estimate on cpu: 2.41 s/step, 1 h 50 min per epoch, 11 days for the run's 400,000 steps
+    (training only, validation excluded)
+
+and on a CPU, when the run would take longer than `LONG_RUN_HOURS`, the config that suits one.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+ESTIMATE_AFTER = 6  # updates measured before the estimate (the first one is not counted)
+LONG_RUN_HOURS = 3.0
+CPU_CONFIG_PREFIXES = ("cpu-", "protocol-cpu-", "tiny-")
+
+
+def format_duration(seconds: float) -> str:
+    """A rough human duration: `42 s`, `17 min`, `3 h 05 min`, `11 days`."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{int(hours)} h {int(minutes % 60):02d} min"
+    return f"{hours / 24:.0f} days"
+
+
+def estimate_line(
+    device: str, seconds_per_step: float, steps_per_epoch: int, steps_left: int | None,
+    total_steps: int | None, budget_seconds_left: float | None,
+) -> str:
+    """The estimate for the rest of the run (`steps_left` of `total_steps`; None: unknown)."""
+    parts = [
+        f"{seconds_per_step:.3g} s/step",
+        f"{format_duration(seconds_per_step * steps_per_epoch)} per epoch",
+    ]
+    if steps_left is not None and total_steps is not None:
+        parts.append(
+            f"{format_duration(seconds_per_step * steps_left)} for the run's "
+            f"{total_steps:,} steps"
+        )
+    if budget_seconds_left is not None:
+        parts.append(f"at most {format_duration(budget_seconds_left)} (--time-budget)")
+    return f"estimate on {device}: {', '.join(parts)} (training only, validation excluded)"
+
+
+def run_seconds(
+    seconds_per_step: float, steps_left: int | None, budget_seconds_left: float | None
+) -> float:
+    """Training seconds the rest of the run will take, as far as it is known."""
+    seconds = math.inf if steps_left is None else seconds_per_step * steps_left
+    return seconds if budget_seconds_left is None else min(seconds, budget_seconds_left)
+
+
+def cpu_config_hint(arch: str, config_path: Path | None, configs_dir: Path | None) -> str | None:
+    """A command with the config made for a CPU, unless this run already uses one."""
+    if configs_dir is None or (
+        config_path is not None and config_path.name.startswith(CPU_CONFIG_PREFIXES)
+    ):
+        return None
+    suggested = configs_dir / f"cpu-{arch}.yaml"
+    if not suggested.is_file():
+        return None
+    shown = suggested
+    try:
+        shown = suggested.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return (
+        f"this config is sized for a GPU; on a CPU try: python train.py --config "
+        f"{shlex.quote(str(shown))} --time-budget 20 (or configs/protocol-cpu-{arch}.yaml: "
+        "the README's protocol, about 1.5 hours)"
+    )
