@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,3 +153,82 @@ def test_two_processes_update_as_one_process_on_both_batches(tmp_path, env, exch
     pair = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
     for name, weight in single.items():
         torch.testing.assert_close(pair[name], weight, rtol=1e-4, atol=1e-6, msg=name)
+
+
+# --- a newcomer's first commands ---------------------------------------------------------------
+
+TINY_WITHOUT_CONFIG = TINY[2:]  # the --set overrides, --device and --threads
+
+
+def test_the_config_names_the_model_and_quiet_keeps_the_terminal_short(
+    tmp_path, env, exchanges_corpus
+) -> None:
+    run_dir = tmp_path / "run"
+    args = [sys.executable, str(REPO / "train.py"), *TINY, "--corpus", str(exchanges_corpus),
+            "--run-dir", str(run_dir), "--max-steps", "8", "--set", "train.eval_interval=4",
+            "--set", "train.log_interval=2", "-q"]  # no --model: the config says transformer
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "estimate on cpu:" in result.stderr and "per epoch" in result.stderr
+    assert "stopped (max_steps) at step 8" in result.stderr
+    assert "valid step" not in result.stderr and "step 2 |" not in result.stderr  # -q
+    assert "EncoderLayer" not in result.stderr  # the structure is in model.txt, not printed
+    assert "EncoderLayer" in (run_dir / "model.txt").read_text(encoding="utf-8")
+    log = (run_dir / "train.log").read_text(encoding="utf-8")
+    for line in ("estimate on cpu:", "valid step 4 |", "step 8 |", "stopped (max_steps)",
+                 "transformer: "):
+        assert line in log
+    # tiny-*.yaml is a CPU config already: no hint to use another
+    assert "on a CPU try" not in log
+
+
+def test_verbose_prints_the_model(tmp_path, env, exchanges_corpus) -> None:
+    result = run([*TINY, "--corpus", str(exchanges_corpus), "--run-dir", str(tmp_path / "r"),
+                  "--max-steps", "1", "--verbose"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "EncoderLayer" in result.stderr
+
+
+def test_without_model_or_config_the_error_says_what_to_pass(tmp_path, env) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "train.py")], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=60)
+    assert_one_line_error(result, "--model", "--config")
+
+
+def test_a_long_cpu_run_says_so_and_its_resume_hint_works_when_pasted(
+    tmp_path, env, exchanges_corpus
+) -> None:
+    """A config not made for a CPU, a run of days: the estimate and the CPU config come
+    after the first steps; after SIGTERM the printed command continues the run as it is."""
+    config = tmp_path / "my-transformer.yaml"  # not a cpu-/tiny- config
+    shutil.copy(REPO / "configs" / "tiny-transformer.yaml", config)
+    run_dir = tmp_path / "run dir"  # a space: the hint must quote it
+    args = [sys.executable, str(REPO / "train.py"), "--config", str(config),
+            *TINY_WITHOUT_CONFIG, "--corpus", str(exchanges_corpus), "--run-dir", str(run_dir),
+            "--max-steps", "100000000", "--set", "train.eval_interval=100000000"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, cwd=tmp_path)
+    log = run_dir / "train.log"
+    deadline = time.monotonic() + 240
+    while not (log.is_file() and "on a CPU try" in log.read_text(encoding="utf-8")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no estimate after the first steps"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert "estimate on cpu:" in stderr and "days for the run's 100,000,000 steps" in stderr
+    assert "python train.py --config configs/cpu-transformer.yaml" in stderr or (
+        f"python train.py --config {REPO / 'configs' / 'cpu-transformer.yaml'}" in stderr
+    )
+    hint = stderr.split("continue with: ")[1].splitlines()[0]
+    command = shlex.split(hint)
+    assert command[:2] == ["python", "train.py"]
+    step = load_checkpoint(run_dir / "last.pt")["step"]
+    pasted = [sys.executable, str(REPO / "train.py"), *command[2:], "--device", "cpu",
+              "--threads", "1", "--max-steps", str(step + 1)]  # the corpus: from last.pt
+    result = subprocess.run(pasted, capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming at step {step}" in result.stderr
+    assert load_checkpoint(run_dir / "last.pt")["step"] == step + 1
