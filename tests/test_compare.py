@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from google.protobuf.json_format import MessageToDict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from seq2seq.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from seq2seq.comparison.attention import attention_images
-from seq2seq.comparison.cli import main
+from seq2seq.comparison.cli import main, tensorboard_logdir
 from seq2seq.comparison.results import METRICS
 from seq2seq.data import prepare_data
 from seq2seq.decoding import greedy
@@ -57,12 +59,58 @@ def table_rows(text: str) -> dict[str, list[str]]:
 def compared(tiny_runs, data_cache, tmp_path_factory) -> tuple[str, Path]:
     """(stdout, out dir) of comparing the tiny Transformer with the tiny GRU on the test split."""
     out = tmp_path_factory.mktemp("compare") / "out"
-    stdout = compare(
-        [str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--corpus", str(EXCHANGES),
-         "--out", str(out), "--device", "cpu", "--samples", "4", "--batch-size", "8"],
-        data_cache,
-    )
+    threads = torch.get_num_threads()
+    try:
+        stdout = compare(
+            [str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--corpus", str(EXCHANGES),
+             "--out", str(out), "--device", "cpu", "--samples", "4", "--batch-size", "8",
+             "--threads", "1"],
+            data_cache,
+        )
+    finally:
+        torch.set_num_threads(threads)
     return stdout, out
+
+
+def test_report_opens_with_the_runs_and_states_threads_and_speed_passes(compared, tiny_runs):
+    _, out = compared
+    markdown = (out / "report.md").read_text()
+    first_table = markdown.split("\n\n")[1]
+    rows = table_rows(first_table)
+    assert rows["run"] == ["architecture", "parameters", "steps", "epochs", "training minutes",
+                           "trained on", "checkpoint"]
+    for arch in ("transformer", "gru"):
+        payload = load_checkpoint(tiny_runs[arch] / "best.pt")
+        arch_cell, parameters, steps, epochs, minutes, device, checkpoint = rows[arch]
+        assert (arch_cell, steps, epochs, device) == (
+            arch, f"{payload['step']:,}", str(payload["epoch"]), "cpu"
+        )
+        assert float(minutes) == pytest.approx(payload["train_seconds"] / 60, abs=0.06)
+        assert checkpoint.endswith("best.pt") and int(parameters.replace(",", "")) > 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["setup"]["threads"] == 1
+    for run in report["runs"]:
+        assert len(run["speed_passes"]) == 3  # the default
+        assert run["replies_per_second"] == sorted(run["speed_passes"])[1]  # their median
+    assert "Replies/s, median of 3 timed pass(es)" in markdown
+
+
+def test_without_corpus_the_runs_recorded_corpus_is_used(tiny_runs, data_cache, tmp_path,
+                                                         monkeypatch):
+    """Offline, with no default corpus: the checkpoints name the corpus they were trained on."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CORNELL_CORPUS", str(tmp_path / "no-such-corpus"))
+    compare([str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--out", str(tmp_path / "o"),
+             "--device", "cpu", "--attention", "0", "--speed-passes", "1"], data_cache)
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert str(EXCHANGES.resolve()) in report["setup"]["examples"]
+
+
+def test_the_tensorboard_hint_names_a_folder_with_the_runs_and_the_comparison(tmp_path):
+    runs = tmp_path / "runs"
+    assert tensorboard_logdir(runs / "compare-1", [str(runs / "a"), str(runs / "b" / "last.pt")]
+                              ) == runs
+    assert tensorboard_logdir(tmp_path / "elsewhere", [str(runs / "a")]) == tmp_path
 
 
 def test_reports_exist_and_agree_with_stdout(compared):
@@ -147,21 +195,36 @@ def test_bootstrap_interval_contains_the_observed_difference(compared):
     assert difference["n"] == gru["n_examples"] and difference["resamples"] == 1000
 
 
-def test_tensorboard_has_one_folder_per_run_with_metrics_text_and_images(compared):
+def session_hparams(events: EventAccumulator) -> dict:
+    """The hparams a run's events record (TensorBoard's HParams tab)."""
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    return {key: MessageToDict(value) for key, value in data.session_start_info.hparams.items()}
+
+
+def test_tensorboard_has_one_folder_per_run_with_text_hparams_and_images(compared):
+    """No scalars (one point each would be charts of a single dot before the training curves):
+    the numbers are text and hparam values."""
     _, out = compared
+    report = json.loads((out / "report.json").read_text())
     for label in ("transformer", "gru"):
         events = EventAccumulator(str(out / label), size_guidance={"images": 0})
         events.Reload()
         tags = events.Tags()
-        counted = {m.key: m.count_key for m in METRICS if m.count_key}
-        assert {f"compare/{m.key}" for m in METRICS if not m.count_key} <= set(tags["scalars"])
-        assert {f"compare/{key}" for key in counted.values()} <= set(tags["scalars"])
+        assert tags["scalars"] == []
         run = next(r for r in json.loads((out / "report.json").read_text())["runs"]
                    if r["label"] == label)
-        for key, count_key in counted.items():  # distinct-n only where it means something
-            assert (f"compare/{key}" in tags["scalars"]) == (run[key] is not None)
-            assert events.Scalars(f"compare/{count_key}")[0].value == run[count_key]
+        recorded = session_hparams(events)
+        for metric in METRICS:  # distinct-n only where it means something, with its count
+            if metric.count_key:
+                assert (f"compare.{metric.key}" in recorded) == (run[metric.key] is not None)
+                assert recorded[f"compare.{metric.count_key}"] == run[metric.count_key]
         assert "compare/top_replies/text_summary" in tags["tensors"]
+        assert "compare/metrics/text_summary" in tags["tensors"]
+        hparams = session_hparams(events)
+        ppl = next(m for m in report["metrics"] if m["key"] == "token_ppl")["values"][label]
+        assert hparams["compare.token_ppl"] == pytest.approx(ppl)
+        assert hparams["run"] == label
         assert tags["images"] and all(t.startswith("attention/example_") for t in tags["images"])
         image = events.Images(tags["images"][0])[0]
         assert image.width > 0 and image.height > 0

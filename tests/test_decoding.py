@@ -119,6 +119,19 @@ def test_beam_search_escapes_the_greedy_trap():
     assert result.scores[0] == pytest.approx(math.log(0.36), abs=1e-4)
 
 
+def test_beam_search_lists_the_n_best_replies_with_their_scores():
+    result = run(beam_search, StubModel(TRAP), 0, 1, beam_size=2, length_penalty=0.0, nbest=2)
+    assert result.tokens == [[B], []]  # the best reply is unchanged by asking for more
+    first, second = result.nbest
+    assert [tokens for tokens, _ in first] == [[B], [A]]
+    assert [score for _, score in first] == pytest.approx([math.log(0.36), math.log(0.24)],
+                                                          abs=1e-4)
+    assert first[0][1] == pytest.approx(result.scores[0], abs=1e-6)
+    assert second == [([], pytest.approx(math.log(0.9), abs=1e-4)),
+                      ([A], pytest.approx(math.log(0.1 * 0.9), abs=1e-4))]  # the stub's default
+    assert run(beam_search, StubModel(TRAP), 0, beam_size=2).nbest is None  # only on request
+
+
 def test_beam_search_reorders_the_state():
     # after step 1 both beams descend from beam 1 (B); a state left unreordered would look up
     # (A, C) instead of (B, C) at step 2 and score B C eos as 0.4 * 0.55 * 0.9

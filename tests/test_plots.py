@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from seq2seq.plots import DPI, attention_figure, figure_size, figure_to_array, save_png
+from seq2seq.plots import (
+    DPI,
+    FONT_SIZE,
+    attention_figure,
+    figure_size,
+    figure_to_array,
+    save_png,
+)
 
 
 def heat_map(t: int, s: int) -> np.ndarray:
@@ -40,3 +47,13 @@ def test_save_png_writes_the_image_as_it_is(tmp_path):
     read = imread(path)  # floats in [0, 1], RGBA
     assert read.shape[:2] == image.shape[:2]
     np.testing.assert_array_equal((read[..., :3] * 255).round().astype(np.uint8), image)
+
+
+def test_pieces_show_word_starts_as_spaces_in_a_readable_font():
+    figure = attention_figure(np.full((2, 3), 1 / 3), ["\u2581Where", "\u2581are", "?"],
+                              ["\u2581I", "'m"])
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == [" Where", " are", "?"]
+    assert [t.get_text() for t in axes.get_yticklabels()] == [" I", "'m"]
+    # TensorBoard's default card shrinks the image: labels need a larger font than matplotlib's
+    assert all(t.get_fontsize() >= 12 for t in axes.get_xticklabels()) and FONT_SIZE >= 12

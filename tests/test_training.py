@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import TrainConfig, load_config
@@ -75,6 +76,21 @@ def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
         assert TAGS <= tags[arch]
         assert any(tag.startswith("samples/valid") for tag in events.Tags()["tensors"])
     assert tags["transformer"] == tags["gru"]
+
+
+def test_hparams_name_the_valid_curves_and_add_no_scalars(tiny_runs) -> None:
+    """TensorBoard's HParams tab reads the run's own valid/* curves; no hparam/* one-point
+    charts appear beside them."""
+    for arch in ARCHS:
+        events = EventAccumulator(str(tiny_runs[arch]))
+        events.Reload()
+        assert not [tag for tag in events.Tags()["scalars"] if not tag.startswith(
+            ("train/", "valid/"))]
+        content = events.PluginTagToContent("hparams")["_hparams_/experiment"]
+        experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+        metrics = {info.name.tag for info in experiment.metric_infos}
+        assert {"valid/loss", "valid/ppl", "valid/token_acc"} <= metrics
+        assert metrics <= set(events.Tags()["scalars"])
 
 
 # Resuming -----------------------------------------------------------------------------------

@@ -51,3 +51,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: corpus ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_warns_about_splits_from_too_few_movies(
+    raw_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main(["--corpus", str(raw_corpus), "--cache-dir", str(tmp_path),
+          "--set", "data.vocab_size=100"])
+    assert "warning: the corpus has only" in capsys.readouterr().out

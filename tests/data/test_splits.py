@@ -8,7 +8,12 @@ import pytest
 from seq2seq.config import DataConfig
 from seq2seq.data.cornell import read_cornell
 from seq2seq.data.examples import Split, build_examples
-from seq2seq.data.splits import assign_groups, duplicate_responses, split_examples
+from seq2seq.data.splits import (
+    assign_groups,
+    duplicate_responses,
+    split_examples,
+    split_warnings,
+)
 from seq2seq.data.tsv import read_tsv
 from seq2seq.errors import UserError
 
@@ -76,3 +81,18 @@ def test_duplicate_responses_are_counted() -> None:
         "test": split("test", ["No.", "Yes.", "Never."]),
     }
     assert duplicate_responses(splits) == {"valid": 1, "test": 2}
+
+
+def split_stats(train: int, valid: int, test: int, groups: tuple[int, int, int]) -> dict:
+    return {"format": "raw", "examples": {"train": train, "valid": valid, "test": test},
+            "groups": dict(zip(("train", "valid", "test"), groups, strict=True))}
+
+
+def test_split_warnings_name_a_split_larger_than_train_and_too_few_movies():
+    # the raw excerpt of 3 movies: 126 train / 293 valid / 264 test
+    warnings = split_warnings(split_stats(126, 293, 264, (1, 1, 1)))
+    assert len(warnings) == 3
+    assert "only 3 movies" in warnings[0]
+    assert "valid split (293 examples) is larger than the training split (126)" in warnings[1]
+    assert "test split (264" in warnings[2]
+    assert split_warnings(split_stats(18790, 1047, 1035, (500, 30, 30))) == []
