@@ -96,6 +96,51 @@ def test_two_runs_answer_each_line_in_order_with_labels(runs):
     assert out[0] == "[transformer] " + expected_replies(runs["transformer"], ["hello"])[0]
 
 
+def test_labels_nbest_save_retry_seed_and_notes_in_one_session(runs, tmp_path):
+    lines = [b"hello there", b"/set top_p=0.9", b"/set sample seed=7 temperature=2",
+             b"how are you?", b"/retry", b"/save chat.txt", b"/set beam=3 nbest=2",
+             b"where are you going?"]
+    args = ["--run", str(runs["gru"]), "--label", "G", "--threads", "1", *VISIBLE_ARGS]
+    result = run_chat(args, b"\n".join(lines) + b"\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    out, err = result.stdout.decode().splitlines(), result.stderr.decode()
+    assert len(out) == len(lines)  # one line per input line, /retry answering again
+    assert out[1] == out[2] == out[5] == out[6] == ""
+    assert all(out[i] for i in (0, 3, 4, 7))
+    assert err.startswith("[G] gru, ")  # the compact banner: label, model, parameters, step
+    assert "note: top_p applies to sample only; the strategy is greedy" in err
+    assert "seed=7" in err and "nbest=2" in err
+    hypotheses = [line for line in err.splitlines() if line.startswith("  H")]
+    assert [line.split()[0] for line in hypotheses] == ["H1", "H2"]
+    assert hypotheses[0].split("\t")[1] == out[7]  # the best is the reply
+    assert float(hypotheses[0].split()[1]) >= float(hypotheses[1].split()[1])
+    transcript = (tmp_path / "chat.txt").read_text(encoding="utf-8").splitlines()
+    assert transcript == ["you> hello there", f"bot> {out[0]}", "you> how are you?",
+                          f"bot> {out[3]}", "you> how are you?", f"bot> {out[4]}"]
+    again = run_chat(args, b"\n".join(lines) + b"\n", cwd=tmp_path)
+    assert again.stdout.decode().splitlines()[3:5] == out[3:5]  # seeded: the same draws
+
+
+def test_retry_replaces_the_last_exchange_in_the_context(bots, monkeypatch, capsys):
+    bot = bots["context"]
+    bot.turns = []
+    monkeypatch.setattr(chat, "piped_lines", lambda: iter(["hi", "/retry", "/retry"]))
+    chat.converse([bot], False, print, print)
+    replies = capsys.readouterr().out.splitlines()[-3:]
+    assert bot.turns == ["hi", replies[-1]]  # one exchange, the last answer
+
+
+def test_more_labels_than_models_is_a_user_error(runs):
+    result = run_chat(["--run", str(runs["gru"]), "--label", "a", "--label", "b"], b"")
+    assert result.returncode == 2
+    assert b"--label" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_device_auto_is_the_default_and_means_the_cpu_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert chat.check_device("auto") == "cpu"
+
+
 def test_without_arguments_chat_uses_the_newest_run(runs):
     os.utime(runs["transformer"] / "best.pt")  # newer than the others
     result = run_chat([], b"hello\n", cwd=runs["transformer"].parents[1])
