@@ -3,8 +3,8 @@
 After `ESTIMATE_AFTER` optimizer updates of a session (the first step, which warms up the
 allocator and any lazy initialisation, is left out of the rate), the loop prints one line:
 
-    estimate on cpu: 2.41 s/step, 1 h 50 min per epoch, 11 days for the run's 400,000 steps
-    (training only, validation excluded)
+    estimate on cpu: 2.41 s/step, 1 h 50 min per epoch, 11 days for the run's remaining
+    400,000 of 400,000 steps (training only, validation excluded)
 
 and on a CPU, when the run would take longer than `LONG_RUN_HOURS`, the config that suits one.
 """
@@ -46,8 +46,8 @@ def estimate_line(
     ]
     if steps_left is not None and total_steps is not None:
         parts.append(
-            f"{format_duration(seconds_per_step * steps_left)} for the run's "
-            f"{total_steps:,} steps"
+            f"{format_duration(seconds_per_step * steps_left)} for the run's remaining "
+            f"{steps_left:,} of {total_steps:,} steps"
         )
     if budget_seconds_left is not None:
         parts.append(f"at most {format_duration(budget_seconds_left)} (--time-budget)")
