@@ -16,9 +16,9 @@ from matplotlib.image import imsave
 
 # Sized so that TensorBoard's default image card (which shrinks wide images to fit) still
 # shows every label: big cells and a big font rather than a big canvas.
-INCHES_PER_TOKEN = 0.42  # the image grows with the tokens so every label stays readable
-MARGIN_INCHES = 2.2  # room for the rotated labels, the title and the colour bar
-FONT_SIZE = 13
+INCHES_PER_TOKEN = 0.36  # the image grows with the tokens so every label stays readable
+MARGIN_INCHES = 2.8  # room for the rotated labels, the title and the colour bar
+FONT_SIZE = 20  # about 3/4 of a cell: the largest that keeps neighbouring labels apart
 DPI = 100
 WORD_START = "\u2581"  # sentencepiece's ▁: the piece starts a word
 

@@ -225,7 +225,9 @@ def test_tensorboard_has_one_folder_per_run_with_text_hparams_and_images(compare
         ppl = next(m for m in report["metrics"] if m["key"] == "token_ppl")["values"][label]
         assert hparams["compare.token_ppl"] == pytest.approx(ppl)
         assert hparams["run"] == label
-        assert tags["images"] and all(t.startswith("attention/example_") for t in tags["images"])
+        assert tags["images"] and all(t.startswith("xattn/example_") for t in tags["images"])
+        # TensorBoard sorts tag groups by name: the images come after train/* and valid/*
+        assert all(tag.split("/")[0] > "valid" for tag in tags["images"])
         image = events.Images(tags["images"][0])[0]
         assert image.width > 0 and image.height > 0
         assert list((out / "attention").glob(f"{label}-example*.png"))
@@ -242,7 +244,7 @@ def test_attention_images_are_sized_by_generated_and_source_tokens(tiny_runs, tm
                               out_dir=tmp_path, per_head=True)
     heads = trained.config.model.n_heads
     assert [image.tag for image in images] == [
-        f"attention/example_{i}{suffix}" for i in (0, 1)
+        f"xattn/example_{i}{suffix}" for i in (0, 1)
         for suffix in ("", *(f"/head_{h}" for h in range(heads)))
     ]
     for image in images:

@@ -3,6 +3,10 @@
 Each model reports one step's encoder-decoder attention as (H, S) weights (`decode_step(...,
 need_attention=True)`): the Transformer its last decoder layer's heads, the GRU a single Luong
 "head". A map shows the mean over heads, or each head on its own when asked.
+
+TensorBoard's tags are `xattn/example_<i>` (cross-attention): TensorBoard's Time Series page
+orders tag groups alphabetically, and "xattn" comes after the training runs' train/* and valid/*
+curves, which stay the first thing `tensorboard --logdir runs` shows.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from seq2seq.models import Seq2SeqModel
 from seq2seq.plots import attention_figure, figure_to_array, save_png
 from seq2seq.tokenizer import Tokenizer
 
+TAG_GROUP = "xattn"  # sorts after train/ and valid/ (see above)
+
 
 @dataclass
 class AttentionImage:
     """One rendered heat-map."""
 
-    tag: str  # e.g. "attention/example_12" or "attention/example_12/head_3"
+    tag: str  # e.g. "xattn/example_12" or "xattn/example_12/head_3"
     image: np.ndarray  # (H, W, 3) uint8
     path: Path  # the PNG file
 
@@ -74,7 +80,7 @@ def attention_images(
             stem = f"{label}-example{index}" + ("" if head is None else f"-head{head}")
             title = f"{label}, example {index}" + (f", {name}" if name else "")
             images.append(render(matrix, src_pieces, tgt_pieces, title,
-                                 f"attention/example_{index}{suffix}", out_dir / f"{stem}.png"))
+                                 f"{TAG_GROUP}/example_{index}{suffix}", out_dir / f"{stem}.png"))
     return images
 
 
