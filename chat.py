@@ -71,11 +71,13 @@ def main() -> int:
     args = parse_args()
     # Imported after parsing, so --help answers without torch.
     if args.web:
+        from seq2seq.chat import use_threads
         from seq2seq.web.server import main as web
 
+        use_threads(args.threads)
         given = {"host": args.host, "port": args.port}
         options = {name: value for name, value in given.items() if value is not None}
-        return web(args.sources, args.device, args.overrides, **options)
+        return web(args.sources, args.device, args.overrides, labels=args.labels, **options)
     from seq2seq.chat import main as chat
 
     return chat(args.sources, device=args.device, overrides=args.overrides,

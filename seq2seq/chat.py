@@ -530,15 +530,21 @@ def save_history(readline: ModuleType) -> None:
         pass
 
 
+def use_threads(threads: int | None) -> None:
+    """Apply a `--threads` flag (None keeps torch's choice, one thread per core)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise UserError(f"--threads {threads}: must be >= 1")
+    torch.set_num_threads(threads)
+
+
 def main(
     sources: list[str], device: str = "auto", overrides: list[str] | None = None,
     labels: list[str] | None = None, threads: int | None = None,
 ) -> int:
     """Load the models and chat (the body of `chat.py`)."""
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: must be >= 1")
-        torch.set_num_threads(threads)
+    use_threads(threads)
     with torch.inference_mode():
         bots = load_bots(sources, device, overrides or [], labels)
         return chat(bots)

@@ -32,11 +32,13 @@ def runs_table(comparison: Comparison) -> str:
 
 
 def speed_spread(comparison: Comparison) -> str:
-    """Each run's replies/s over its timed passes: median and range."""
+    """Each run's replies/s over its timed passes: median and range ("" without passes)."""
+    if not all(run.speed_passes for run in comparison.runs):
+        return ""
     parts = [
         f"{run.label} {run.replies_per_second:.1f} "
         f"(range {min(run.speed_passes):.1f} to {max(run.speed_passes):.1f})"
-        for run in comparison.runs if run.speed_passes
+        for run in comparison.runs
     ]
     count = len(comparison.runs[0].speed_passes)
     return f"Replies/s, median of {count} timed pass(es): " + "; ".join(parts) + "."
@@ -116,9 +118,9 @@ def markdown(comparison: Comparison) -> str:
         f"it rests on and reads n/a below {MIN_NGRAMS}. Speed is replies per second "
         "of batched greedy decoding, generation only.",
         "",
-        speed_spread(comparison),
-        "",
     ]
+    if speed_spread(comparison):
+        lines += [speed_spread(comparison), ""]
     if comparison.teacher_forced:
         lines += ["BLEU signatures (sacrebleu):", ""]
         lines += [f"- {run.label}: `{run.bleu_signature}` {run.bleu_detail}"

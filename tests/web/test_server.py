@@ -169,7 +169,7 @@ def test_chat_py_web_serves_both_runs_until_ctrl_c(pair, tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     err = log.read_text()
-    assert "parameters:" in err and "warning" not in err and "stopped" in err
+    assert " parameters, step " in err and "warning" not in err and "stopped" in err
     assert "Traceback" not in err
 
 
