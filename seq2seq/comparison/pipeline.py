@@ -74,9 +74,16 @@ def run_labels(trained: list[Trained]) -> list[str]:
     bases = []
     for run in trained:
         base = run.run_dir.name or run.path.stem
-        offered = not run.run_dir.is_dir() or run.path == checkpoint_path(run.run_dir)
-        bases.append(base if offered else f"{base}@{run.path.stem}")
+        bases.append(base if offered_by_folder(run) else f"{base}@{run.path.stem}")
     return unique_labels(bases)
+
+
+def offered_by_folder(run: Trained) -> bool:
+    """Whether the checkpoint is the one its folder offers (or the folder offers none)."""
+    try:
+        return run.path == checkpoint_path(run.run_dir)
+    except UserError:  # not a run folder: a checkpoint kept elsewhere
+        return True
 
 
 def unique_labels(bases: list[str]) -> list[str]:

@@ -25,3 +25,9 @@ def test_a_checkpoint_the_folder_does_not_offer_is_labelled_with_its_file(tmp_pa
     runs = [SimpleNamespace(run_dir=run_dir, path=run_dir / name)
             for name in ("selected.pt", "best.pt", "step-100.pt")]
     assert run_labels(runs) == ["transformer", "transformer@best", "transformer@step-100"]
+    elsewhere = tmp_path / "kept"
+    elsewhere.mkdir()
+    (elsewhere / "step-100.pt").write_bytes(b"")
+    assert run_labels([SimpleNamespace(run_dir=elsewhere, path=elsewhere / "step-100.pt")]) == [
+        "kept"
+    ]
