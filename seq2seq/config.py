@@ -73,6 +73,18 @@ class DataConfig:
     filter: str = "none"  # none, source, target or both
     filter_threshold: float = 1.0
 
+    # Keys that change only which training pairs are kept: the tokenizer and the validation and
+    # test splits are the same whatever they say, so runs that differ in them compare fairly.
+    TRAINING_ONLY = ("filter", "filter_threshold")
+
+    def evaluation_view(self) -> DataConfig:
+        """This config with the training-only keys at their defaults: equal for two configs
+        exactly when their tokenizer and their validation and test splits are the same."""
+        defaults = DataConfig()
+        return dataclasses.replace(
+            self, **{key: getattr(defaults, key) for key in self.TRAINING_ONLY}
+        )
+
     def validate(self) -> None:
         check(self.context_turns >= 1, "data.context_turns", "must be >= 1")
         check_choice(self.normalize, NORMALIZATIONS, "data.normalize")

@@ -112,10 +112,11 @@ def check_same_tokenizer(trained: list[Trained], labels: list[str]) -> None:
 
 
 def shared_data_config(trained: list[Trained], labels: list[str]) -> DataConfig:
-    """The runs' common data config; refuse runs whose splits could differ."""
-    first = trained[0].config.data
+    """The runs' common data config (training-only keys such as data.filter at their defaults:
+    they change no evaluation split); refuse runs whose splits could differ."""
+    first = trained[0].config.data.evaluation_view()
     for run, label in zip(trained[1:], labels[1:], strict=True):
-        data = run.config.data
+        data = run.config.data.evaluation_view()
         if data != first:
             keys = [f.name for f in fields(DataConfig)
                     if getattr(data, f.name) != getattr(first, f.name)]

@@ -1,7 +1,11 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from seq2seq.comparison.pipeline import pick_samples, run_labels
+import pytest
+
+from seq2seq.comparison.pipeline import pick_samples, run_labels, shared_data_config
+from seq2seq.config import DataConfig
+from seq2seq.errors import UserError
 
 
 def test_labels_are_the_run_folders_made_unique():
@@ -31,3 +35,13 @@ def test_a_checkpoint_the_folder_does_not_offer_is_labelled_with_its_file(tmp_pa
     assert run_labels([SimpleNamespace(run_dir=elsewhere, path=elsewhere / "step-100.pt")]) == [
         "kept"
     ]
+
+
+def test_runs_that_differ_only_in_training_only_data_keys_compare():
+    def run(**data):
+        return SimpleNamespace(config=SimpleNamespace(data=DataConfig(**data)))
+
+    plain, filtered = run(), run(filter="both", filter_threshold=2.0)
+    assert shared_data_config([plain, filtered], ["a", "b"]) == DataConfig()
+    with pytest.raises(UserError, match="data.vocab_size"):
+        shared_data_config([plain, run(vocab_size=500)], ["a", "b"])
