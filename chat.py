@@ -71,10 +71,10 @@ def main() -> int:
     args = parse_args()
     # Imported after parsing, so --help answers without torch.
     if args.web:
-        from seq2seq.chat import use_threads
+        from seq2seq.threads import set_threads
         from seq2seq.web.server import main as web
 
-        use_threads(args.threads)
+        set_threads(args.threads)
         given = {"host": args.host, "port": args.port}
         options = {name: value for name, value in given.items() if value is not None}
         return web(args.sources, args.device, args.overrides, labels=args.labels, **options)

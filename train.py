@@ -29,8 +29,8 @@ from pathlib import Path
 from seq2seq.config import load_config
 from seq2seq.errors import UserError, run_cli
 from seq2seq.models import ARCHITECTURES
+from seq2seq.threads import set_threads
 from seq2seq.training import TrainOptions, train
-from seq2seq.training.device import set_threads
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from benchmarks.harness import Figure, format_table, machine_info, write_json  # noqa: E402
 from benchmarks.workload import Settings  # noqa: E402
 from seq2seq.errors import UserError, run_cli  # noqa: E402
-from seq2seq.training.device import set_threads  # noqa: E402
+from seq2seq.threads import set_threads  # noqa: E402
 
 # section name -> the module of benchmarks/ whose run(settings) -> list[Figure] measures it
 SECTIONS = ("training", "decoding", "data", "chat")

@@ -45,6 +45,7 @@ from seq2seq.checkpoint import BEST, Trained, find_latest_run, load_trained
 from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
 from seq2seq.decoding import generate
 from seq2seq.errors import ConfigError, UserError
+from seq2seq.threads import set_threads
 
 HISTORY_FILE = Path.home() / ".cache" / "seq2seq-chatbots" / "chat_history"
 HISTORY_LENGTH = 1000
@@ -530,21 +531,12 @@ def save_history(readline: ModuleType) -> None:
         pass
 
 
-def use_threads(threads: int | None) -> None:
-    """Apply a `--threads` flag (None keeps torch's choice, one thread per core)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise UserError(f"--threads {threads}: must be >= 1")
-    torch.set_num_threads(threads)
-
-
 def main(
     sources: list[str], device: str = "auto", overrides: list[str] | None = None,
     labels: list[str] | None = None, threads: int | None = None,
 ) -> int:
     """Load the models and chat (the body of `chat.py`)."""
-    use_threads(threads)
+    set_threads(threads)
     with torch.inference_mode():
         bots = load_bots(sources, device, overrides or [], labels)
         return chat(bots)

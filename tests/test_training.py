@@ -19,15 +19,10 @@ from seq2seq.config import TrainConfig, load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.models import build_model
+from seq2seq.threads import set_threads
 from seq2seq.training import TrainingDiverged
 from seq2seq.training import loop as training_loop
-from seq2seq.training.device import (
-    Distributed,
-    Precision,
-    preserved_rng,
-    resolve_device,
-    set_threads,
-)
+from seq2seq.training.device import Distributed, Precision, preserved_rng, resolve_device
 from seq2seq.training.face import token_frequencies
 from seq2seq.training.optim import lr_factor, parameter_groups, teacher_forcing_ratio
 

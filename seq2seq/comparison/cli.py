@@ -12,7 +12,8 @@ from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.errors import UserError
-from seq2seq.training.device import Distributed, resolve_device, set_threads
+from seq2seq.threads import set_threads
+from seq2seq.training.device import Distributed, resolve_device
 from seq2seq.training.run import new_run_dir
 
 

@@ -141,15 +141,6 @@ class Precision:
         return torch.autocast(device_type="cuda", dtype=self.dtype)
 
 
-def set_threads(threads: int | None) -> None:
-    """Apply a `--threads` flag: torch's CPU threads (None keeps torch's choice, one per core)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise UserError(f"--threads {threads}: must be >= 1")
-    torch.set_num_threads(threads)
-
-
 def configure_backend(device: torch.device) -> None:
     """Let float32 matmuls use TensorFloat-32 on GPUs that have it (Ampere and later): the
     parts autocast leaves in float32, and whole runs with train.precision=fp32."""

@@ -173,7 +173,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.raw_model, train)
         self.scheduler = build_scheduler(self.optimizer, train)
         self.step = self.epoch = self.position = 0  # position: batches done in this epoch
-        self.best_valid_loss, self.bad_evals = math.inf, 0
+        self.bad_evals = 0
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
         self.selection = Selection(train.select, train.select_margin)
@@ -226,7 +226,6 @@ class Trainer:
             self.precision.scaler.load_state_dict(payload["scaler"])
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.position = int(payload["data_position"])
-        self.best_valid_loss = float(payload["best_valid_loss"])
         self.bad_evals = int(payload["bad_evals"])
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
@@ -237,7 +236,7 @@ class Trainer:
         if "selection" in payload:
             self.selection = Selection.from_dict(payload["selection"])
         else:  # a checkpoint from before selection rules: its best loss is all it knows
-            self.selection.best_loss = self.best_valid_loss
+            self.selection.best_loss = float(payload["best_valid_loss"])
         devices.set_rng_state(payload["rng"])
 
     def report_start(self) -> None:
@@ -257,6 +256,11 @@ class Trainer:
         )
         if self.step:
             say(f"resuming at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    @property
+    def best_valid_loss(self) -> float:
+        """The lowest validation loss so far (the selection rule keeps it)."""
+        return self.selection.best_loss
 
     def steps_per_epoch(self) -> int:
         return len(self.data.batches(self.epoch)) // self.config.train.grad_accum
@@ -453,8 +457,6 @@ class Trainer:
         if replies:
             metrics.update(diversity_scalars(replies))
         best, selected = self.selection.update(self.step, metrics)
-        if best:
-            self.best_valid_loss = metrics["loss"]
         self.bad_evals = 0 if selected else self.bad_evals + 1
         self.metrics = metrics
         self.logger.valid(

@@ -73,26 +73,11 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive; every response says its length
     timeout = READ_TIMEOUT_S
 
-    def do_GET(self) -> None:
-        self.respond("GET")
+    def handle_method(self) -> None:
+        """Every method goes to `respond`, which answers the ones it does not serve with 405."""
+        self.respond(self.command)
 
-    def do_POST(self) -> None:
-        self.respond("POST")
-
-    def do_PUT(self) -> None:
-        self.respond("PUT")
-
-    def do_DELETE(self) -> None:
-        self.respond("DELETE")
-
-    def do_PATCH(self) -> None:
-        self.respond("PATCH")
-
-    def do_HEAD(self) -> None:
-        self.respond("HEAD")
-
-    def do_OPTIONS(self) -> None:
-        self.respond("OPTIONS")
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_method
 
     def respond(self, method: str) -> None:
         """Route the request; every refusal is a JSON {"error": ...} with a 4xx status."""
