@@ -127,3 +127,14 @@ def test_run_process_reports_the_child_and_not_the_parent():
     assert result.returncode == 0 and result.stdout == "HI\n"
     assert 0 < result.max_rss_mib < 128 and result.seconds > 0
     del ballast
+
+
+def test_validation_cost_times_both_parts_of_a_validation(tiny_runs, data_cache, monkeypatch,
+                                                           capsys) -> None:
+    from benchmarks.validation_cost import main as validation_cost
+
+    monkeypatch.setenv("SEQ2SEQ_CACHE", str(data_cache))
+    corpus = Path(__file__).resolve().parent / "fixtures" / "exchanges.tsv"
+    assert validation_cost([str(tiny_runs["gru"]), "--corpus", str(corpus), "--repeats", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "validation loss" in line and "diversity decoding" in line and "ratio" in line

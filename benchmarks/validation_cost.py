@@ -1,0 +1,63 @@
+"""What reply diversity adds to a validation: the greedy decoding of `train.diversity_prompts`
+prompts against the teacher-forced validation loss, timed in turns in one process.
+
+    python -m benchmarks.validation_cost runs/protocol-cpu-transformer runs/protocol-cpu-gru \
+        --corpus ../shared/corpora/cornell/exchanges-25k.tsv --threads 1
+
+For each run folder (its offered checkpoint, on the CPU) it rebuilds the run's validation data
+exactly as training does and prints the median seconds of each and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from seq2seq.checkpoint import load_trained
+from seq2seq.data import prepare_data, resolve_corpus
+from seq2seq.errors import run_cli
+from seq2seq.threads import set_threads
+from seq2seq.training.data import TrainingData
+from seq2seq.training.device import Distributed, Precision
+from seq2seq.training.evaluate import diversity_replies, validate
+
+
+def validation_cost(run: str, corpus: str | None, repeats: int) -> tuple[float, float]:
+    """Median seconds of (the validation loss, the diversity decoding) of one run."""
+    trained = load_trained(run)
+    config = trained.config
+    prepared = prepare_data(config.data, resolve_corpus(corpus))
+    data = TrainingData(prepared, config, Distributed(), pin_memory=False)
+    precision = Precision("fp32", torch.device("cpu"))
+    loss_seconds, diversity_seconds = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        validate(trained.model, data.valid_batches, precision, prepared.tokenizer.pad_id)
+        loss_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        diversity_replies(trained.model, data.diversity_batches, prepared.tokenizer,
+                          config.decode.max_len, precision)
+        diversity_seconds.append(time.perf_counter() - start)
+    return statistics.median(loss_seconds), statistics.median(diversity_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders or .pt checkpoints")
+    parser.add_argument("--corpus", help="the runs' corpus (default: as train.py)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    for run in args.runs:
+        loss, diversity = validation_cost(run, args.corpus, max(args.repeats, 1))
+        print(f"{run}: validation loss {loss:.2f} s, diversity decoding {diversity:.2f} s, "
+              f"ratio {diversity / loss:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
