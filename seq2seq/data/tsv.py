@@ -1,9 +1,10 @@
 """Reader for `prompt<TAB>reply` files (the PyTorch Chatbot Tutorial's formatted_movie_lines.txt).
 
-Rows are grouped into conversation chains: consecutive rows where a row's prompt is the previous
-row's reply come from one conversation (A->B, B->C). Splitting by chain instead of by row keeps a
-test reply from turning up in training as the next row's prompt, and a chain's earlier turns
-serve as context when `data.context_turns` > 1.
+Rows are linked by text: a row whose prompt is another row's reply continues that row's
+conversation (A->B, B->C), wherever the two rows are in the file, so a skipped or unrelated row
+in between does not break the link. Linked rows form one chain, the unit kept within one split:
+splitting by chain instead of by row keeps a test reply from turning up in training as another
+row's prompt. A chain's earlier turns serve as context when `data.context_turns` > 1.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def read_tsv(path: str | Path) -> Dialogues:
     """Parse a UTF-8 `prompt<TAB>reply` file into conversation chains.
 
     Rows without exactly one tab, or not valid UTF-8, are skipped and counted. Rows with an empty
-    side are kept here and dropped (and counted) when examples are built.
+    side are kept here (an empty side never links) and dropped (and counted) when examples are
+    built.
     """
     path = Path(path)
     try:
@@ -27,9 +29,7 @@ def read_tsv(path: str | Path) -> Dialogues:
     except OSError as error:
         raise UserError(f"cannot read corpus {path}: {error.strerror}") from None
     skipped: Counter[str] = Counter()
-    chains: list[list[Turn]] = []
-    previous_reply: str | None = None  # reply of the previous well-formed row
-    rows = 0
+    rows: list[tuple[int, str, str]] = []  # (row number, prompt, reply)
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # the final newline ends the last row, it does not start an empty one
@@ -38,25 +38,66 @@ def read_tsv(path: str | Path) -> Dialogues:
             line = raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError:
             skipped["row is not valid UTF-8"] += 1
-            previous_reply = None
             continue
         fields = line.split("\t")
         if len(fields) != 2:
             skipped["malformed row (expected prompt<TAB>reply)"] += 1
-            previous_reply = None
             continue
-        rows += 1
-        prompt, reply = fields[0].strip(), fields[1].strip()
-        if not (prompt and prompt == previous_reply):
-            chains.append([Turn(f"row {number} prompt", prompt)])
-        chains[-1].append(Turn(f"row {number}", reply))
-        previous_reply = reply
-    conversations = [
-        Conversation(group=f"chain {index}", turns=turns) for index, turns in enumerate(chains)
-    ]
+        rows.append((number, fields[0].strip(), fields[1].strip()))
+    parents = _parents(rows)
+    chain = _chains(parents)
+    conversations: list[Conversation] = []
+    open_at: dict[int, int] = {}  # row index -> conversation it ends
+    for index, (number, prompt, reply) in enumerate(rows):
+        parent = parents[index]
+        if parent is not None and parent in open_at:
+            position = open_at.pop(parent)
+            conversations[position].turns.append(Turn(f"row {number}", reply))
+            open_at[index] = position
+            continue
+        # A chain's first row, a row whose previous turn comes later in the file, or a branch
+        # (a second reply to one turn): a new conversation of the same chain.
+        conversations.append(
+            Conversation(
+                group=f"chain {chain[index]}",
+                turns=[Turn(f"row {number} prompt", prompt), Turn(f"row {number}", reply)],
+            )
+        )
+        open_at[index] = len(conversations) - 1
     counts = {
-        "rows": rows,
-        "chains": len(conversations),
+        "rows": len(rows),
+        "chains": len(set(chain)),
         "utterances": sum(len(c.turns) for c in conversations),
     }
     return Dialogues("tsv", conversations, counts, skipped)
+
+
+def _parents(rows: list[tuple[int, str, str]]) -> list[int | None]:
+    """For each row, the row whose reply is its prompt: the nearest before it, else after it."""
+    parents: list[int | None] = [None] * len(rows)
+    for order in (range(len(rows)), range(len(rows) - 1, -1, -1)):
+        replied: dict[str, int] = {}  # reply text -> nearest row seen so far in this direction
+        for index in order:
+            _, prompt, reply = rows[index]
+            if parents[index] is None and prompt in replied:
+                parents[index] = replied[prompt]
+            if reply:
+                replied[reply] = index
+    return parents
+
+
+def _chains(parents: list[int | None]) -> list[int]:
+    """Number the connected groups of linked rows 0, 1, ... in order of their first row."""
+    root = list(range(len(parents)))
+
+    def find(index: int) -> int:
+        while root[index] != index:
+            root[index] = root[root[index]]
+            index = root[index]
+        return index
+
+    for index, parent in enumerate(parents):
+        if parent is not None:
+            root[find(index)] = find(parent)
+    numbers: dict[int, int] = {}
+    return [numbers.setdefault(find(index), len(numbers)) for index in range(len(parents))]

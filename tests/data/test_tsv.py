@@ -28,7 +28,7 @@ def test_consecutive_rows_form_chains(tmp_path: Path) -> None:
     assert {c.group for c in dialogues.conversations} == {"chain 0", "chain 1"}
 
 
-def test_malformed_rows_are_counted_and_break_chains(tmp_path: Path) -> None:
+def test_malformed_rows_are_counted_and_never_break_chains(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         b"A?\tB.\nno tab here\nB.\tC.\ntoo\tmany\ttabs\nbad \xff utf8\tX.\nC.\tD.\r\n\n",
@@ -39,8 +39,29 @@ def test_malformed_rows_are_counted_and_break_chains(tmp_path: Path) -> None:
         "row is not valid UTF-8": 1,
     }
     assert dialogues.counts["rows"] == 3
-    assert dialogues.counts["chains"] == 3  # a skipped row between rows ends the chain
-    assert dialogues.conversations[-1].turns[-1].text == "D."  # "\r\n" endings are fine
+    assert dialogues.counts["chains"] == 1  # a skipped row between linked rows keeps the link
+    assert [[t.text for t in c.turns] for c in dialogues.conversations] == [
+        ["A?", "B.", "C.", "D."]  # "\r\n" endings are fine
+    ]
+
+
+def test_rows_link_by_text_wherever_they_are(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        b"B.\tC.\nX?\tY.\nA?\tB.\nY.\tZ.\nB.\tD.\nC.\tE.\nNew?\tSure.\n",
+    )
+    dialogues = read_tsv(path)
+    groups = {t.text: c.group for c in dialogues.conversations for t in c.turns}
+    # B.->C. comes before A?->B., B.->D. branches, C.->E. follows an unrelated row: one chain.
+    assert groups["A?"] == groups["C."] == groups["D."] == groups["E."]
+    assert groups["X?"] == groups["Z."] != groups["A?"]
+    assert groups["New?"] not in {groups["A?"], groups["X?"]}
+    assert dialogues.counts["chains"] == 3
+    # A row continues the conversation of the nearest earlier row it answers, adjacent or not;
+    # a row answering a later row (B.->C.) starts a conversation of the same chain.
+    assert [[t.text for t in c.turns] for c in dialogues.conversations] == [
+        ["B.", "C.", "E."], ["X?", "Y.", "Z."], ["A?", "B.", "D."], ["New?", "Sure."]
+    ]
 
 
 def test_empty_sides_are_kept_and_never_chain(tmp_path: Path) -> None:
