@@ -12,7 +12,8 @@ Interactive (stdin is a terminal): a prompt with line editing and a history file
 being generated (every model's reply to that line), Ctrl-D or /quit ends the chat.
 
 Besides the `decode` fields, /set takes two chat settings, as in fairseq-interactive and
-ParlAI: `nbest=N` (beam search: the N best replies with their scores, fairseq's H lines) and
+ParlAI: `nbest=N` (beam search: the N best replies with their scores and each token's
+log-probability, fairseq-interactive's H and P lines) and
 `seed=N` (sampling draws from a generator seeded with N, so a session can be repeated).
 
 Piped (stdin is not a terminal): stdout carries replies only, so scripts can pair them with
@@ -21,7 +22,7 @@ model and `[label] reply` with several. An empty line gives an empty reply. A li
 with / is a command: it runs (its messages go to stderr) and, like an empty line, gives empty
 replies, except /quit, which ends the input, and /retry, which answers the last line again
 (one line per model). The banner and all notices go to stderr; with nbest > 1 the best reply
-is the reply line and the n-best list (H lines) goes to stderr.
+is the reply line and the n-best list (H and P lines) goes to stderr.
 
 A model trained with context (`data.context_turns` > 1) sees the last turns of the
 conversation, its own replies included, joined by the tokenizer's separator, as in training.
@@ -43,7 +44,7 @@ import torch
 
 from seq2seq.checkpoint import BEST, Trained, find_latest_run, load_trained
 from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
-from seq2seq.decoding import generate
+from seq2seq.decoding import generate, token_scores
 from seq2seq.errors import ConfigError, UserError
 from seq2seq.threads import set_threads
 
@@ -83,7 +84,8 @@ class Bot:
     nbest: int = 1  # beam search: show this many best replies
     seed: int | None = None  # sampling: the seed of `generator` (None: torch's global one)
     generator: torch.Generator | None = None
-    alternatives: list[tuple[str, float]] = field(default_factory=list)  # the last n-best
+    # the last n-best list: (reply, score, each token's log-probability)
+    alternatives: list[tuple[str, float, list[float]]] = field(default_factory=list)
 
     @property
     def config(self) -> Config:
@@ -239,9 +241,18 @@ def answer(bot: Bot, text: str, notify: Notify) -> str:
         nbest=bot.nbest,
     )
     reply = one_line(trained.tokenizer.decode(result.tokens[0]))
-    bot.alternatives = [
-        (one_line(trained.tokenizer.decode(tokens)), score) for tokens, score in result.nbest[0]
-    ] if result.nbest else []
+    bot.alternatives = []
+    if result.nbest:
+        best = result.nbest[0]
+        positional = token_scores(
+            trained.model, src, torch.ones_like(src, dtype=torch.bool),
+            [tokens for tokens, _ in best], bot.decode,
+            bos_id=trained.tokenizer.bos_id, eos_id=trained.tokenizer.eos_id,
+        )
+        bot.alternatives = [
+            (one_line(trained.tokenizer.decode(tokens)), score, scores)
+            for (tokens, score), scores in zip(best, positional, strict=True)
+        ]
     bot.turns = [*bot.turns, text, reply][-2 * bot.config.data.context_turns :]
     return reply
 
@@ -474,12 +485,15 @@ def converse(bots: list[Bot], interactive: bool, info: Notify, notify: Notify) -
 
 
 def show(bot: Bot, reply: str, labelled: bool, interactive: bool, notify: Notify) -> None:
-    """Print one reply on one stdout line, and its n-best list (H lines) to stderr."""
+    """Print one reply on one stdout line, and its n-best list to stderr: per hypothesis an H
+    line (rank, score, reply) and a P line (each token's log-probability, eos last), as
+    fairseq-interactive prints them."""
     prefix = f"[{bot.label}] " if labelled else ("bot> " if interactive else "")
     print(f"{prefix}{reply}", flush=True)
     if len(bot.alternatives) > 1:
-        for rank, (text, score) in enumerate(bot.alternatives, start=1):
+        for rank, (text, score, scores) in enumerate(bot.alternatives, start=1):
             notify(f"  H{rank} {score:.4f}\t{text}")
+            notify(f"  P{rank} " + " ".join(f"{value:.4f}" for value in scores))
     bot.alternatives = []
 
 

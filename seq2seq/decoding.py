@@ -442,6 +442,57 @@ def beam_search(
         return result
 
 
+
+def token_scores(
+    model: Seq2SeqModel,
+    src: Tensor,
+    src_mask: Tensor,
+    hypotheses: list[list[int]],
+    config: DecodeConfig,
+    *,
+    bos_id: int,
+    eos_id: int,
+) -> list[list[float]]:
+    """Each token's log-probability in replies to one source, as beam search scored it.
+
+    fairseq-interactive's positional scores (its P lines): the hypotheses are fed back one
+    token at a time through `decode_step`, under the same processors (repetition penalty,
+    n-gram blocking, minimum length) and without temperature, as `beam_search` does. A reply
+    shorter than `config.max_len` ended with eos, whose score comes last; their sum is the
+    reply's log-probability before the length penalty.
+
+    Args:
+        src: (1, S) one source; src_mask: (1, S).
+        hypotheses: token ids without bos or eos, e.g. `DecodeResult.nbest[0]`'s.
+
+    Returns:
+        one list per hypothesis: len(tokens) + 1 scores (the last for eos), or len(tokens)
+        for a reply cut at `config.max_len`.
+    """
+    if not hypotheses:
+        return []
+    rules = Rules(bos_id, eos_id, model.pad_id, config.min_len, config.repetition_penalty,
+                  config.no_repeat_ngram)
+    lengths = [len(tokens) + (len(tokens) < config.max_len) for tokens in hypotheses]
+    steps = max(lengths)
+    # each row: its tokens, then eos repeated (scores past a row's end are cut off below)
+    fed = torch.full((len(hypotheses), steps), eos_id, device=src.device)
+    for row, tokens in enumerate(hypotheses):
+        fed[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+    with eval_mode(model), torch.inference_mode():
+        memory = model.encode(src, src_mask).index_select(
+            torch.zeros(len(hypotheses), dtype=torch.long, device=src.device)
+        )
+        tokens = torch.full((len(hypotheses),), bos_id, device=src.device)
+        state, scores = None, []
+        for step in range(steps):
+            logits, state = model.decode_step(tokens, memory, state, False)
+            log_probs = next_log_probs(logits, fed[:, :step], rules)
+            tokens = fed[:, step]
+            scores.append(log_probs.gather(1, tokens[:, None]).squeeze(1))
+        table = torch.stack(scores, dim=1).tolist()  # (N, steps)
+    return [row[:length] for row, length in zip(table, lengths, strict=True)]
+
 class Finished:
     """Every finished hypothesis of each of B sources with its score, for n-best lists."""
 

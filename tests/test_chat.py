@@ -114,6 +114,13 @@ def test_labels_nbest_save_retry_seed_and_notes_in_one_session(runs, tmp_path):
     assert [line.split()[0] for line in hypotheses] == ["H1", "H2"]
     assert hypotheses[0].split("\t")[1] == out[7]  # the best is the reply
     assert float(hypotheses[0].split()[1]) >= float(hypotheses[1].split()[1])
+    positional = [line for line in err.splitlines() if line.startswith("  P")]
+    assert [line.split()[0] for line in positional] == ["P1", "P2"]
+    for h_line, p_line in zip(hypotheses, positional, strict=True):
+        values = [float(value) for value in p_line.split()[1:]]
+        assert all(value <= 0 for value in values)
+        # the token scores (eos last) summed and divided by their count (length penalty 1)
+        assert sum(values) / len(values) == pytest.approx(float(h_line.split()[1]), abs=1e-3)
     transcript = (tmp_path / "chat.txt").read_text(encoding="utf-8").splitlines()
     assert transcript == ["you> hello there", f"bot> {out[0]}", "you> how are you?",
                           f"bot> {out[3]}", "you> how are you?", f"bot> {out[4]}"]

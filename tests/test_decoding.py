@@ -22,6 +22,7 @@ from seq2seq.decoding import (
     greedy,
     penalize_repetition,
     sample,
+    token_scores,
 )
 from seq2seq.models import build_model
 from seq2seq.models.base import Memory, Seq2SeqModel
@@ -421,3 +422,36 @@ def test_an_eos_ranked_below_the_beam_finishes_nothing():
     assert run(greedy, StubModel(table), 0).tokens == [[B, C]]
     result = run(beam_search, StubModel(table), 0, beam_size=1, length_penalty=0.0)
     assert result.tokens == [[B, C]]
+
+
+def test_token_scores_are_the_stub_probabilities_eos_last():
+    src, mask = source(0)
+    config = DecodeConfig(strategy="beam", max_len=2, beam_size=2)
+    scores = token_scores(StubModel(TRAP), src, mask, [[A], [B], [A, C]], config,
+                          bos_id=BOS, eos_id=EOS)
+    assert scores[0] == pytest.approx([math.log(0.6), math.log(0.4)])
+    assert scores[1] == pytest.approx([math.log(0.4), math.log(0.9)])
+    assert scores[2] == pytest.approx([math.log(0.6), math.log(0.3)])  # cut at max_len: no eos
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer", "tiny-gru"])
+def test_token_scores_add_up_to_the_n_best_scores(name):
+    """Each hypothesis' positional scores, summed and length-penalised, are its beam score,
+    with the repetition penalty and n-gram blocking on (they change the scores)."""
+    model, src, mask = partly_trained(name)
+    config = DecodeConfig(strategy="beam", max_len=6, beam_size=4, length_penalty=1.0,
+                          repetition_penalty=1.3, no_repeat_ngram=2)
+    lengths = set()
+    for row in range(4):
+        result = beam_search(model, src[row : row + 1, :], mask[row : row + 1, :], bos_id=BOS,
+                             eos_id=EOS, max_len=6, beam_size=4, length_penalty=1.0,
+                             repetition_penalty=1.3, no_repeat_ngram=2, nbest=4)
+        hypotheses = result.nbest[0]
+        scores = token_scores(model, src[row : row + 1], mask[row : row + 1],
+                              [tokens for tokens, _ in hypotheses], config, bos_id=BOS,
+                              eos_id=EOS)
+        for (tokens, score), positional in zip(hypotheses, scores, strict=True):
+            lengths.add(len(positional))
+            assert len(positional) == min(len(tokens) + 1, 6)
+            assert sum(positional) / len(positional) == pytest.approx(score, abs=1e-4)
+    assert len(lengths) >= 2  # hypotheses of several lengths were checked
