@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from seq2seq.errors import ConfigError
+from seq2seq.errors import ConfigError, check, check_choice, check_probability
+from seq2seq.models import get_architecture
+from seq2seq.tokenizer import MODEL_TYPES, NORMALIZATIONS
 
-NORMALIZATIONS = ("raw", "tutorial")
-TOKENIZER_TYPES = ("unigram", "bpe")
 SCHEDULES = ("inverse_sqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECTIONS = ("loss", "diverse")
@@ -39,20 +39,6 @@ FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
 MIN_VOCAB_SIZE = 100
-
-
-def check(condition: bool, key: str, message: str) -> None:
-    """Raise `ConfigError` for `key` unless `condition` holds."""
-    if not condition:
-        raise ConfigError(f"config: {key}: {message}")
-
-
-def check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
-    check(value in choices, key, f"{value!r} is not one of {', '.join(choices)}")
-
-
-def check_probability(value: float, key: str) -> None:
-    check(0.0 <= value < 1.0, key, f"{value} must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -88,7 +74,7 @@ class DataConfig:
     def validate(self) -> None:
         check(self.context_turns >= 1, "data.context_turns", "must be >= 1")
         check_choice(self.normalize, NORMALIZATIONS, "data.normalize")
-        check_choice(self.tokenizer, TOKENIZER_TYPES, "data.tokenizer")
+        check_choice(self.tokenizer, MODEL_TYPES, "data.tokenizer")
         check(
             self.vocab_size >= MIN_VOCAB_SIZE,
             "data.vocab_size",
@@ -242,15 +228,16 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting under its dotted name, as `--set` names it: {"train.lr": 5e-4, ...}."""
+        return {
+            f"{section}.{key}": value
+            for section, values in self.to_dict().items()
+            for key, value in values.items()
+        }
+
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
-
-
-def model_config_class(arch: str) -> type:
-    """The config dataclass registered for an architecture name."""
-    from seq2seq.models import get_architecture
-
-    return get_architecture(arch).config_class
 
 
 def build_section(cls: type, values: Any, section: str) -> Any:
@@ -372,7 +359,7 @@ def config_from_dict(raw: dict[str, Any], arch: str | None = None) -> Config:
     model["arch"] = arch or file_arch
     check(model["arch"] is not None, "model.arch", "missing (set it in the file or use --model)")
     config = Config(
-        model=build_section(model_config_class(model["arch"]), model, "model"),
+        model=build_section(get_architecture(model["arch"]).config_class, model, "model"),
         data=build_section(DataConfig, raw.get("data"), "data"),
         train=build_section(TrainConfig, raw.get("train"), "train"),
         decode=build_section(DecodeConfig, raw.get("decode"), "decode"),

@@ -1,4 +1,5 @@
-"""User-facing errors: one clear line on stderr, a non-zero exit, no traceback."""
+"""User-facing errors: one clear line on stderr, a non-zero exit, no traceback; and the small
+checks every config section (seq2seq/config.py and each model's own) phrases its errors with."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """An unknown key, a wrong type or an impossible value in a config."""
+
+
+def check(condition: bool, key: str, message: str) -> None:
+    """Raise `ConfigError` for `key` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(f"config: {key}: {message}")
+
+
+def check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    check(value in choices, key, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def check_probability(value: float, key: str) -> None:
+    check(0.0 <= value < 1.0, key, f"{value} must be in [0, 1)")
 
 
 def run_cli(main: Callable[[], int | None]) -> None:

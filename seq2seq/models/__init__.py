@@ -1,19 +1,14 @@
 """Seq2seq architectures behind one interface (`Seq2SeqModel`), built by name from the registry.
 
-Every module in this package is imported here, so a new architecture is one new file that
-decorates its model class with `@register_model("name", ConfigClass)`.
+Each architecture's module registers its model class with `@register_model("name", Config)`;
+they are imported here by name, so a new architecture is one new file and one line below.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from seq2seq.models import rnn, transformer  # noqa: F401  (registers "gru" and "transformer")
 from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.models.registry import ARCHITECTURES, Architecture, get_architecture, register_model
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def build_model(config, tokenizer) -> Seq2SeqModel:

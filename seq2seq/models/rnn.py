@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seq2seq.config import check, check_choice, check_probability
+from seq2seq.errors import check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.registry import register_model
 

@@ -6,10 +6,12 @@ References:
     Xiong et al., 2020, "On Layer Normalization in the Transformer Architecture"
         (https://arxiv.org/abs/2002.04745): pre-LN blocks, which train without warm-up.
     Rush et al., "The Annotated Transformer" (https://nlp.seas.harvard.edu/annotated-transformer/):
-        the module split followed here, top to bottom:
+        the module split followed here, in the file's order, top to bottom:
 
-    attention -> MultiHeadAttention (SelfAttention, CrossAttention) -> FeedForward
-      -> EncoderLayer, DecoderLayer -> Encoder, Decoder -> Embeddings -> Transformer
+    TransformerConfig -> attention -> MultiHeadAttention (SelfAttention, CrossAttention)
+      -> FeedForward -> ResidualLayer (its SublayerConnection: pre-LN or post-LN, written once)
+      -> EncoderLayer, DecoderLayer -> Encoder, Decoder -> sinusoidal_positions, Embeddings
+      -> TransformerState, Transformer
 
 Shapes: B batch, S source length, T target length, D d_model, H heads, K = D / H per head,
 V vocabulary. Masks are boolean and True where attending is allowed (real tokens).
@@ -25,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seq2seq.config import check, check_choice, check_probability
-from seq2seq.errors import UserError
+from seq2seq.errors import UserError, check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.registry import register_model
 
@@ -189,45 +190,66 @@ class FeedForward(nn.Module):
         return self.w2(self.dropout(self.activation(self.w1(x))))
 
 
-class EncoderLayer(nn.Module):
-    """Self-attention then feed-forward, each with dropout, a residual and a LayerNorm."""
+class ResidualLayer(nn.Module):
+    """A layer of sublayers, each inside a residual connection with dropout and a LayerNorm
+    (the Annotated Transformer's SublayerConnection), the two orders written once:
+
+        post-LN (the paper):   x = LayerNorm(x + Dropout(Sublayer(x)))
+        pre-LN (Xiong et al.): x = x + Dropout(Sublayer(LayerNorm(x)))
+
+    A sublayer step reads `y = sublayer(self.sublayer_input(x, norm))`, then
+    `x = self.residual(x, y, norm)`: the sublayer is called plainly, so its other outputs (a
+    key/value cache, attention weights) stay in sight.
+    """
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
+        self.pre_norm = config.norm == "pre"
+        self.dropout = nn.Dropout(config.dropout)
+
+    def sublayer_input(self, x: Tensor, norm: nn.LayerNorm) -> Tensor:
+        """What the sublayer reads from x (B, T, D): LayerNorm(x) with pre-LN, else x."""
+        return norm(x) if self.pre_norm else x
+
+    def residual(self, x: Tensor, y: Tensor, norm: nn.LayerNorm) -> Tensor:
+        """The layer's stream after a sublayer: x (B, T, D) plus the sublayer's output y
+        (B, T, D) after dropout, normalised after the sum with post-LN."""
+        x = x + self.dropout(y)
+        return x if self.pre_norm else norm(x)
+
+
+class EncoderLayer(ResidualLayer):
+    """Self-attention then feed-forward, each with dropout, a residual and a LayerNorm."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__(config)
         c = config
-        self.pre_norm = c.norm == "pre"
         self.self_attn = SelfAttention(c.d_model, c.n_heads, c.dropout, c.attention == "fused")
         self.ff = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation)
         self.norm1 = nn.LayerNorm(c.d_model)
         self.norm2 = nn.LayerNorm(c.d_model)
-        self.dropout = nn.Dropout(c.dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, D), mask (B, 1, 1, S) True on real tokens -> (B, S, D)."""
-        if self.pre_norm:  # Xiong et al.: normalise the sublayer's input, keep the residual raw
-            x = x + self.dropout(self.self_attn(self.norm1(x), mask)[0])
-            x = x + self.dropout(self.ff(self.norm2(x)))
-        else:  # the paper: LayerNorm(x + Dropout(Sublayer(x)))
-            x = self.norm1(x + self.dropout(self.self_attn(x, mask)[0]))
-            x = self.norm2(x + self.dropout(self.ff(x)))
-        return x
+        y, _, _ = self.self_attn(self.sublayer_input(x, self.norm1), mask)
+        x = self.residual(x, y, self.norm1)
+        y = self.ff(self.sublayer_input(x, self.norm2))
+        return self.residual(x, y, self.norm2)
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(ResidualLayer):
     """Causal self-attention, attention to the encoder, feed-forward; residuals and LayerNorms."""
 
     def __init__(self, config: TransformerConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         c = config
         fused = c.attention == "fused"
-        self.pre_norm = c.norm == "pre"
         self.self_attn = SelfAttention(c.d_model, c.n_heads, c.dropout, fused)
         self.cross_attn = CrossAttention(c.d_model, c.n_heads, c.dropout, fused)
         self.ff = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation)
         self.norm1 = nn.LayerNorm(c.d_model)
         self.norm2 = nn.LayerNorm(c.d_model)
         self.norm3 = nn.LayerNorm(c.d_model)
-        self.dropout = nn.Dropout(c.dropout)
 
     def forward(
         self, x: Tensor, memory_kv: KeysValues, memory_mask: Tensor,
@@ -243,20 +265,15 @@ class DecoderLayer(nn.Module):
         Also returns the (keys, values) to cache and the (B, H, T, S) cross-attention weights
         when need_weights, else None.
         """
-        causal = past is None
-        if self.pre_norm:
-            y, kv, _ = self.self_attn(self.norm1(x), is_causal=causal, past=past)
-            x = x + self.dropout(y)
-            y, weights = self.cross_attn(self.norm2(x), memory_kv, memory_mask, need_weights)
-            x = x + self.dropout(y)
-            x = x + self.dropout(self.ff(self.norm3(x)))
-        else:
-            y, kv, _ = self.self_attn(x, is_causal=causal, past=past)
-            x = self.norm1(x + self.dropout(y))
-            y, weights = self.cross_attn(x, memory_kv, memory_mask, need_weights)
-            x = self.norm2(x + self.dropout(y))
-            x = self.norm3(x + self.dropout(self.ff(x)))
-        return x, kv, weights
+        y, kv, _ = self.self_attn(self.sublayer_input(x, self.norm1), is_causal=past is None,
+                                  past=past)
+        x = self.residual(x, y, self.norm1)
+        y, weights = self.cross_attn(
+            self.sublayer_input(x, self.norm2), memory_kv, memory_mask, need_weights
+        )
+        x = self.residual(x, y, self.norm2)
+        y = self.ff(self.sublayer_input(x, self.norm3))
+        return self.residual(x, y, self.norm3), kv, weights
 
 
 class Encoder(nn.Module):
