@@ -71,7 +71,7 @@ def main() -> int:
     args = parse_args()
     # Imported after parsing, so --help answers without torch.
     if args.web:
-        from seq2seq.threads import set_threads
+        from seq2seq.device import set_threads
         from seq2seq.web.server import main as web
 
         set_threads(args.threads)

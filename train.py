@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seq2seq import runs
 from seq2seq.config import load_config
+from seq2seq.device import set_threads
 from seq2seq.errors import UserError, run_cli
 from seq2seq.models import ARCHITECTURES
-from seq2seq.threads import set_threads
 from seq2seq.training import TrainOptions, train
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -82,7 +83,7 @@ def main() -> int:
         overrides.append(f"train.seed={args.seed}")
     config_path = args.config
     if config_path is None:
-        own = args.run_dir / "config.yaml" if args.resume else None
+        own = args.run_dir / runs.CONFIG if args.resume else None
         if own is not None and own.is_file():
             config_path = own
         elif args.model is not None:

@@ -25,8 +25,9 @@ import torch
 from torch import Tensor
 
 from benchmarks.harness import Figure, throughput_figure, time_in_turns
-from benchmarks.workload import Settings, Vocabulary, autocast, decoding_sources, examples
+from benchmarks.workload import Settings, Vocabulary, decoding_sources, examples
 from seq2seq.decoding import beam_search, greedy
+from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
 
 WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every code path once
@@ -89,9 +90,11 @@ def _measure(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabula
     if b == 1:
         strategies["beam"] = beam
 
+    autocast = Precision(precision, settings.device).autocast
+
     def bind(strategy: Callable[..., Any], new_tokens: int) -> Callable[[], Any]:
         def call() -> Any:
-            with autocast(settings.device, precision):
+            with autocast():
                 return strategy(model, src, src_mask, vocab, new_tokens)
 
         return call

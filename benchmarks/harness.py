@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from seq2seq.device import synchronize
+
 MIB = 2**20
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
 
@@ -94,12 +96,6 @@ def describe_machine(info: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Timing
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so the clock measures the work and not its launch."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_once(fn: Callable[[], Any], device: torch.device) -> float:

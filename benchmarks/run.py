@@ -36,8 +36,8 @@ import torch  # noqa: E402
 
 from benchmarks.harness import Figure, format_table, machine_info, write_json  # noqa: E402
 from benchmarks.workload import Settings  # noqa: E402
+from seq2seq.device import resolve_device, set_threads  # noqa: E402
 from seq2seq.errors import UserError, run_cli  # noqa: E402
-from seq2seq.threads import set_threads  # noqa: E402
 
 # section name -> the module of benchmarks/ whose run(settings) -> list[Figure] measures it
 SECTIONS = ("training", "decoding", "data", "chat")
@@ -74,17 +74,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """The requested device, or a one-line error saying why it cannot be used."""
-    if name is None:
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        why = "is a CPU-only build" if torch.version.cuda is None else "finds no usable GPU"
-        raise UserError(f"--device cuda: CUDA is not available (torch {torch.__version__} {why}); "
-                        "use --device cpu")
-    return torch.device(name)
-
-
 def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path) -> Settings:
     for flag, path in (("--corpus", args.corpus), ("--run", args.run_dir)):
         if path is not None and not path.exists():
@@ -112,7 +101,7 @@ def make_settings(args: argparse.Namespace, device: torch.device, work_dir: Path
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device or "auto")
     sections = args.only or list(SECTIONS)
     json_path = args.json or ROOT / "benchmarks" / "results" / (
         f"{device.type}{'-quick' if args.quick else ''}.json"

@@ -31,9 +31,10 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.harness import Figure, Timing, throughput_figure, time_in_turns
-from benchmarks.workload import Settings, autocast, examples, training_batches
+from benchmarks.workload import Settings, examples, training_batches
 from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
+from seq2seq.device import Precision
 from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
@@ -111,10 +112,11 @@ def make_step(
 ) -> Callable[[Batch], None]:
     """One optimisation step on a batch, as the training loop takes it (its loss and AdamW)."""
     optimizer = build_optimizer(model, train)
+    autocast = Precision(precision, settings.device).autocast
 
     def step(batch: Batch) -> None:
         optimizer.zero_grad(set_to_none=True)
-        with autocast(settings.device, precision):
+        with autocast():
             logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
         objective, _ = masked_cross_entropy(logits, batch.tgt_out, pad_id, train.label_smoothing)
         (objective / batch.num_targets).backward()

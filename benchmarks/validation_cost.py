@@ -18,10 +18,10 @@ import torch
 
 from seq2seq.checkpoint import load_trained
 from seq2seq.data import prepare_data, resolve_corpus
+from seq2seq.device import Precision, set_threads
 from seq2seq.errors import run_cli
-from seq2seq.threads import set_threads
 from seq2seq.training.data import TrainingData
-from seq2seq.training.device import Distributed, Precision
+from seq2seq.training.distributed import Distributed
 from seq2seq.training.evaluate import diversity_replies, validate
 
 

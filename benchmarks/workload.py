@@ -12,7 +12,6 @@ Transformer training config's token budget, exactly as training cuts them, and e
 from __future__ import annotations
 
 import functools
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,13 +64,6 @@ class Settings:
 
     def gru_config(self) -> Config:
         return load_config(self.gru_config_path)
-
-
-def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """bf16 autocast for "bf16"; nothing for "fp32"."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,12 @@ from typing import TextIO
 
 import torch
 
-from seq2seq.checkpoint import BEST, Trained, find_latest_run, load_trained
+from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
 from seq2seq.decoding import generate, token_scores
+from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
-from seq2seq.threads import set_threads
+from seq2seq.runs import BEST, find_latest_run
 
 HISTORY_FILE = Path.home() / ".cache" / "seq2seq-chatbots" / "chat_history"
 HISTORY_LENGTH = 1000
@@ -109,7 +110,7 @@ def load_bots(
             f"{len(labels)} --label for {len(sources)} --run/--checkpoint: give at most one "
             "label per model, in the same order"
         )
-    device = check_device(device)
+    device = resolve_device(device)
     paths = [Path(source) for source in sources] or [find_latest_run("runs")]
     bots = []
     for i, path in enumerate(paths):
@@ -117,28 +118,6 @@ def load_bots(
         decode = override_decode(trained.config.decode, overrides)
         bots.append(Bot(trained, labels[i] if i < len(labels) else label_of(trained), decode))
     return bots
-
-
-def check_device(name: str) -> str:
-    """`name` if torch can place a model there ("auto": CUDA when present, else the CPU),
-    else a `UserError` saying what to use."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: not a device name (try cpu or cuda)") from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if not available.get(device.type, False):
-        raise UserError(f"--device {name}: not available on this machine (try --device cpu)")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        raise UserError(f"--device {name}: only {count} CUDA GPU(s) are visible")
-    return name
 
 
 def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:

@@ -34,29 +34,13 @@ import torch
 
 from seq2seq.config import Config, config_from_dict
 from seq2seq.errors import ConfigError, UserError
+from seq2seq.leftovers import remove_leftovers
 from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
 FORMAT = "seq2seq-chatbots/1"
 REQUIRED_KEYS = ("format", "config", "model", "tokenizer", "step")
-BEST = "best.pt"
-LAST = "last.pt"
-SELECTED = "selected.pt"  # written by a run with train.select other than "loss"
-SNAPSHOT_PREFIX = "step-"  # weights-only snapshots: step-<N>.pt (train.keep_checkpoints)
-
-
-def snapshot_name(step: int) -> str:
-    return f"{SNAPSHOT_PREFIX}{step}.pt"
-
-
-def snapshot_steps(run_dir: str | Path) -> list[int]:
-    """The steps of the snapshots in a run folder, in ascending order."""
-    steps = []
-    for path in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*.pt"):
-        number = path.stem[len(SNAPSHOT_PREFIX) :]
-        if number.isdigit():
-            steps.append(int(number))
-    return sorted(steps)
 
 
 # The temporary name `save_checkpoint` writes to, with the writer's process id.
@@ -81,6 +65,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     sync_directory(path.parent)
+
+
+def remove_killed_saves(folder: Path) -> list[Path]:
+    """Remove the temporary files of saves that a kill cut short (see `TEMPORARY`)."""
+    return remove_leftovers(folder, TEMPORARY)
 
 
 def sync_directory(folder: Path) -> None:
@@ -150,23 +139,6 @@ class Trained:
     device: str | None = None  # where it was trained
 
 
-def checkpoint_path(path_or_run_dir: str | Path) -> Path:
-    """A checkpoint file, or the one a run folder offers: selected.pt (written when
-    train.select is not "loss"), else best.pt, else last.pt."""
-    path = Path(path_or_run_dir)
-    if not path.is_dir():
-        if not path.exists():
-            raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
-        return path
-    for name in (SELECTED, BEST, LAST):
-        if (path / name).is_file():
-            return path / name
-    raise UserError(
-        f"{path} holds no {BEST} or {LAST} "
-        f"(train one with: python train.py --model transformer --run-dir {path})"
-    )
-
-
 def config_of(payload: dict[str, Any], path: Path) -> Config:
     """The checkpoint's config, validated like a config file."""
     try:
@@ -225,19 +197,3 @@ def optional(payload: dict[str, Any], key: str, kind: type) -> Any:
     """`kind(payload[key])`, or None where an older checkpoint lacks the key."""
     value = payload.get(key)
     return None if value is None else kind(value)
-
-
-def find_latest_run(runs_dir: str | Path = "runs") -> Path:
-    """The most recently updated run folder under `runs_dir` that holds a best.pt.
-
-    Raises:
-        UserError: when there is none, saying how to train one.
-    """
-    runs_dir = Path(runs_dir)
-    candidates = sorted(runs_dir.glob(f"*/{BEST}"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise UserError(
-            f"no trained model in {runs_dir}/ (train one first: python train.py --model "
-            "transformer, or pass a run folder / checkpoint explicitly)"
-        )
-    return candidates[-1].parent

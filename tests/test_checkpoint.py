@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.checkpoint import (
-    FORMAT,
-    find_latest_run,
-    load_checkpoint,
-    load_trained,
-    save_checkpoint,
-)
+from seq2seq.checkpoint import FORMAT, load_checkpoint, load_trained, save_checkpoint
 from seq2seq.decoding import generate
 from seq2seq.errors import UserError
+from seq2seq.runs import find_latest_run
 
 ARCHS = ("transformer", "gru")
 

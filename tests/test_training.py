@@ -19,12 +19,11 @@ from seq2seq.config import TrainConfig, load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.models import build_model
-from seq2seq.threads import set_threads
 from seq2seq.training import TrainingDiverged
 from seq2seq.training import loop as training_loop
-from seq2seq.training.device import Distributed, Precision, preserved_rng, resolve_device
 from seq2seq.training.face import token_frequencies
 from seq2seq.training.optim import lr_factor, parameter_groups, teacher_forcing_ratio
+from seq2seq.training.rng import preserved_rng
 
 TAGS = {
     "train/loss", "train/ppl", "train/lr", "train/grad_norm", "train/tokens_per_s",
@@ -440,39 +439,3 @@ def test_validation_leaves_the_random_state_alone() -> None:
 class FakeTokenizer:
     vocab_size = 120
     pad_id = 0
-
-
-# Devices ------------------------------------------------------------------------------------
-
-def test_devices_resolve_or_fail_with_one_line() -> None:
-    one = Distributed()
-    assert resolve_device("cpu", one) == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto", one).type == expected
-    with pytest.raises(UserError, match="--device gpu"):
-        resolve_device("gpu", one)
-    if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="no CUDA GPU"):
-            resolve_device("cuda:0", one)
-
-
-def test_threads_flag_sets_torch_threads_or_fails_with_one_line() -> None:
-    before = torch.get_num_threads()
-    try:
-        set_threads(None)
-        assert torch.get_num_threads() == before
-        set_threads(1)
-        assert torch.get_num_threads() == 1
-        with pytest.raises(UserError, match="--threads 0: must be >= 1"):
-            set_threads(0)
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.mark.parametrize("setting", ["auto", "fp32", "bf16", "fp16"])
-def test_the_cpu_always_trains_in_float32_without_a_scaler(setting: str) -> None:
-    precision = Precision(setting, torch.device("cpu"))
-    assert precision.name == "fp32"
-    assert not precision.scaler.is_enabled()
-    with precision.autocast():
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

@@ -11,10 +11,9 @@ from seq2seq.comparison.pipeline import SPLITS, Options, compare
 from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
+from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
-from seq2seq.threads import set_threads
-from seq2seq.training.device import Distributed, resolve_device
-from seq2seq.training.run import new_run_dir
+from seq2seq.runs import new_run_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,7 +69,7 @@ def options_from(args: argparse.Namespace) -> Options:
         raise UserError("--speed-passes must be >= 1")
     return Options(
         runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
-        prompts=args.prompts, device=str(resolve_device(args.device, Distributed())),
+        prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
         attention=args.attention, attention_heads=args.attention_heads,
         speed_passes=args.speed_passes,

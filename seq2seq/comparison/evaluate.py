@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from seq2seq.batching import collate, make_batches
 from seq2seq.decoding import greedy
+from seq2seq.device import synchronize
 from seq2seq.metrics import example_scores
 from seq2seq.models import Seq2SeqModel
 from seq2seq.tokenizer import Tokenizer
@@ -109,12 +110,6 @@ def source_batch(
     batch = collate(src, no_targets, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
                     eos_id=tokenizer.eos_id)
     return batch.src.to(device), batch.src_mask.to(device)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so that the clock measures it (a no-op on the CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def greedy_replies(

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from seq2seq import diversity
-from seq2seq.checkpoint import Trained, checkpoint_path, load_trained
+from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
@@ -32,6 +32,7 @@ from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
+from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
 SPLITS = ("test", "valid", "all")

@@ -26,14 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
-from seq2seq.checkpoint import (
-    BEST,
-    SELECTED,
-    load_checkpoint,
-    load_trained,
-    snapshot_name,
-    snapshot_steps,
-)
+from seq2seq.checkpoint import load_checkpoint, load_trained
 from seq2seq.comparison.pipeline import (
     Options,
     check_same_tokenizer,
@@ -45,6 +38,7 @@ from seq2seq.diversity import MIN_NGRAMS, distinct_n
 from seq2seq.errors import UserError
 from seq2seq.markdown import cell, table
 from seq2seq.plots import figure_to_array, save_png
+from seq2seq.runs import BEST, SELECTED, snapshot_name, snapshot_steps
 
 CURVE_FOLDER = "curve"  # TensorBoard sub-folder of the figure
 PANELS = (  # (SweepPoint field, axis label)

@@ -21,7 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from seq2seq.comparison.attention import AttentionImage
 from seq2seq.comparison.report import samples_table, summary, top_replies_table, value_cell
 from seq2seq.comparison.results import Comparison, RunResult
-from seq2seq.training.log import write_hparams
+from seq2seq.hparams import write_hparams
 
 SAMPLES_FOLDER = "samples"
 

@@ -15,10 +15,10 @@ import torch
 from seq2seq.batching import Batch
 from seq2seq.config import DecodeConfig
 from seq2seq.decoding import generate
+from seq2seq.device import Precision
 from seq2seq.metrics import Accumulator
 from seq2seq.models import Seq2SeqModel
 from seq2seq.tokenizer import Tokenizer
-from seq2seq.training.device import Precision
 
 
 @torch.no_grad()

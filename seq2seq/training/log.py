@@ -41,14 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
+from seq2seq.hparams import write_hparams
 from seq2seq.markdown import cell, table
 from seq2seq.metrics import perplexity
-
-METRICS = "metrics.jsonl"
-TRAIN_LOG = "train.log"
+from seq2seq.runs import METRICS, TRAIN_LOG
 
 
 @dataclass
@@ -202,18 +200,18 @@ class RunLogger:
         for prompt, reply, _ in samples:
             self.message(f"  {shorten(prompt)} => {shorten(reply)}")
 
-    def hparams(self, config: dict[str, Any], metric_tags: list[str]) -> None:
+    def hparams(self, settings: dict[str, Any], metric_tags: list[str]) -> None:
         """Record the config in the run's own folder, for TensorBoard's HParams tab.
 
         Args:
-            config: the config as nested plain dicts.
+            settings: the config's settings by dotted name (`Config.flat()`).
             metric_tags: scalar tags the run already logs (e.g. "valid/loss"); the HParams
                 tab shows their latest values. torch's `add_hparams` would instead write
                 each metric again as a one-point scalar chart (hparam/*) beside the curves.
         """
         if not self.enabled:
             return
-        write_hparams(self.writer, flatten_config(config), metric_tags)
+        write_hparams(self.writer, settings, metric_tags)
 
     def write_json(self, record: dict[str, Any]) -> None:
         self.file.write(json.dumps(record) + "\n")
@@ -226,24 +224,6 @@ class RunLogger:
         self.writer.close()
         self.file.close()
         self.log.close()
-
-
-def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
-    """{"train": {"lr": 1e-4}} -> {"train.lr": 1e-4}, values TensorBoard can show (numbers,
-    strings, booleans; anything else as text)."""
-    return {
-        f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
-        for section, values in config.items()
-        for key, value in values.items()
-    }
-
-
-def write_hparams(writer: SummaryWriter, values: dict[str, Any], metric_tags: list[str]) -> None:
-    """The HParams summaries for the writer's own run, naming existing scalar tags as its
-    metrics and writing no scalar of their own."""
-    for summary in hparams_summary(values, dict.fromkeys(metric_tags, 0.0)):
-        writer.file_writer.add_summary(summary)
-    writer.flush()
 
 
 def drop_after(path: Path, step: int) -> int:

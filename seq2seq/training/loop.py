@@ -44,25 +44,23 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from seq2seq.checkpoint import (
-    BEST,
-    FORMAT,
-    LAST,
-    SELECTED,
-    load_checkpoint,
-    save_checkpoint,
-    snapshot_name,
-    snapshot_steps,
-)
+from seq2seq import runs
+from seq2seq.checkpoint import FORMAT, load_checkpoint, remove_killed_saves, save_checkpoint
 from seq2seq.config import Config
 from seq2seq.data.splits import split_warnings
+from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
 from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import build_model
-from seq2seq.training import device as devices
-from seq2seq.training import run as runs
 from seq2seq.training.data import TrainingData, prepare_on_main_first
+from seq2seq.training.distributed import (
+    Distributed,
+    agree_max,
+    close_distributed,
+    init_distributed,
+    sum_over_processes,
+)
 from seq2seq.training.estimate import (
     ESTIMATE_AFTER,
     LONG_RUN_HOURS,
@@ -80,6 +78,8 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
+from seq2seq.training.resume import check_resumable, check_same_tokenizer, parameter_report
+from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_rng_state
 from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
 
@@ -127,11 +127,11 @@ def train(
         TrainingDiverged: `train.max_nonfinite_steps` non-finite steps in a row.
     """
     options = options or TrainOptions()
-    world = devices.init_distributed(options.device)
+    world = init_distributed(options.device)
     try:
         return Trainer(config, corpus, options, world).fit()
     finally:
-        devices.close_distributed(world)
+        close_distributed(world)
 
 
 class Trainer:
@@ -142,33 +142,35 @@ class Trainer:
         config: Config,
         corpus: str | Path | None,
         options: TrainOptions,
-        world: devices.Distributed,
+        world: Distributed,
     ) -> None:
         self.config, self.options, self.world = config, options, world
         train = config.train
-        self.device = devices.resolve_device(options.device, world)
-        devices.configure_backend(self.device)
-        self.precision = devices.Precision(train.precision, self.device)
+        self.device = resolve_device(
+            options.device, world.local_rank if world.enabled else None
+        )
+        configure_backend(self.device)
+        self.precision = Precision(train.precision, self.device)
         self.run_dir = Path(
             options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
         )
         runs.check_run_dir(self.run_dir, options.resume)
         payload = None
         if options.resume:
-            payload = load_checkpoint(self.run_dir / LAST)
-            runs.check_resumable(config, payload, self.run_dir / LAST)
+            payload = load_checkpoint(self.run_dir / runs.LAST)
+            check_resumable(config, payload, self.run_dir / runs.LAST)
             corpus = corpus if corpus is not None else payload.get("corpus")
         self.prepared = prepare_on_main_first(config, corpus, options.cache_dir, world)
         self.tokenizer = self.prepared.tokenizer
         if payload is not None:
-            runs.check_same_tokenizer(self.tokenizer, payload, self.run_dir / LAST)
+            check_same_tokenizer(self.tokenizer, payload, self.run_dir / runs.LAST)
         self.data = TrainingData(self.prepared, config, world, self.device.type == "cuda")
         self.frequency_weights = build_frequency_weights(  # from the training split, or resumed
             train, self.data.train.tgt, self.tokenizer.vocab_size, self.device,
             saved=None if payload is None else payload.get("token_frequencies"),
         )
 
-        devices.seed_everything(train.seed)
+        seed_everything(train.seed)
         self.raw_model = build_model(config.model, self.tokenizer).to(self.device)
         self.optimizer = build_optimizer(self.raw_model, train)
         self.scheduler = build_scheduler(self.optimizer, train)
@@ -200,7 +202,7 @@ class Trainer:
             # with one line, and the one that holds it loses nothing.
             taken_over = runs.lock_run_dir(self.run_dir)
             notices += [taken_over] if taken_over else []
-            removed = runs.remove_killed_saves(self.run_dir)
+            removed = remove_killed_saves(self.run_dir)
             if removed:
                 names = ", ".join(path.name for path in removed)
                 notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
@@ -237,13 +239,13 @@ class Trainer:
             self.selection = Selection.from_dict(payload["selection"])
         else:  # a checkpoint from before selection rules: its best loss is all it knows
             self.selection.best_loss = float(payload["best_valid_loss"])
-        devices.set_rng_state(payload["rng"])
+        set_rng_state(payload["rng"])
 
     def report_start(self) -> None:
         say = self.logger.message
         if self.options.verbose:
             say(str(self.raw_model))
-        for line in runs.parameter_report(
+        for line in parameter_report(
             self.config, self.tokenizer, self.options.config_path, self.options.configs_dir
         ):
             say(line)
@@ -325,7 +327,7 @@ class Trainer:
             reason = "time_budget"
         if self.stop.signum is not None:
             reason = "signal"
-        index = devices.agree_max(STOP_REASONS.index(reason), self.world, self.device)
+        index = agree_max(STOP_REASONS.index(reason), self.world, self.device)
         return STOP_REASONS[index]
 
     def train_step(self) -> None:
@@ -337,7 +339,7 @@ class Trainer:
         targets = sum(batch.num_targets for batch in batches)
         # DDP averages the processes' gradients: dividing each process's summed loss by the
         # mean count per process makes the average the per-token mean over all processes.
-        targets = int(devices.sum_over_processes(targets, self.world, self.device))
+        targets = int(sum_over_processes(targets, self.world, self.device))
         per_process = targets / self.world.world_size
         ratio = teacher_forcing_ratio(self.step, train)
         self.model.train()
@@ -365,7 +367,7 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.raw_model.parameters(), train.clip_norm or math.inf
         )
-        nll_sum = devices.sum_over_processes(float(nll), self.world, self.device)
+        nll_sum = sum_over_processes(float(nll), self.world, self.device)
         loss, norm = nll_sum / targets, float(grad_norm)
         finite = math.isfinite(loss) and math.isfinite(norm)
         if finite:
@@ -398,7 +400,7 @@ class Trainer:
             f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)", always=True
         )
         if self.nonfinite_in_row >= self.config.train.max_nonfinite_steps:
-            saved = self.run_dir / LAST
+            saved = self.run_dir / runs.LAST
             where = f"the last good checkpoint is {saved}" if saved.is_file() else (
                 "no checkpoint was saved yet"
             )
@@ -442,7 +444,7 @@ class Trainer:
         if not self.world.is_main:
             return
         data = self.data
-        with devices.preserved_rng():
+        with preserved_rng():
             metrics = validate(
                 self.eval_model, data.valid_batches, self.precision, self.tokenizer.pad_id
             )
@@ -494,7 +496,7 @@ class Trainer:
             "data_position": self.position,
             "best_valid_loss": self.best_valid_loss,
             "bad_evals": self.bad_evals,
-            "rng": devices.rng_state(),
+            "rng": rng_state(),
             "nonfinite_steps": self.nonfinite_total,
             "selection": self.selection.to_dict(),
             **({} if self.frequency_weights is None else {
@@ -510,15 +512,15 @@ class Trainer:
             return
         keep = self.config.train.keep_checkpoints
         if keep and validated:
-            save_checkpoint(self.run_dir / snapshot_name(self.step), self.weights_payload())
-            for step in thin(snapshot_steps(self.run_dir), keep):
-                (self.run_dir / snapshot_name(step)).unlink(missing_ok=True)
+            save_checkpoint(self.run_dir / runs.snapshot_name(self.step), self.weights_payload())
+            for step in thin(runs.snapshot_steps(self.run_dir), keep):
+                (self.run_dir / runs.snapshot_name(step)).unlink(missing_ok=True)
         if selected and self.config.train.select != "loss":
-            save_checkpoint(self.run_dir / SELECTED, self.weights_payload())
+            save_checkpoint(self.run_dir / runs.SELECTED, self.weights_payload())
         payload = self.payload()
         if best:
-            save_checkpoint(self.run_dir / BEST, payload)
-        save_checkpoint(self.run_dir / LAST, payload)
+            save_checkpoint(self.run_dir / runs.BEST, payload)
+        save_checkpoint(self.run_dir / runs.LAST, payload)
 
     def finish(self, reason: str) -> None:
         """Validate (unless stopped by a signal, or just done) and save last.pt."""
@@ -528,7 +530,8 @@ class Trainer:
             self.save()
         if reason == "signal":
             self.logger.message(
-                f"interrupted: saved {self.run_dir / LAST} at step {self.step}; continue with: "
+                f"interrupted: saved {self.run_dir / runs.LAST} at step {self.step}; "
+                f"continue with: "
                 f"{runs.resume_command(self.run_dir, self.options.time_budget)}", always=True
             )
         else:
@@ -536,4 +539,4 @@ class Trainer:
                 f"stopped ({reason}) at step {self.step}; run in {self.run_dir}", always=True
             )
         if self.metrics:
-            self.logger.hparams(self.config.to_dict(), [f"valid/{key}" for key in self.metrics])
+            self.logger.hparams(self.config.flat(), [f"valid/{key}" for key in self.metrics])

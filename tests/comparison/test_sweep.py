@@ -14,12 +14,13 @@ import pytest
 from matplotlib.image import imread
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seq2seq.checkpoint import load_trained, snapshot_steps
+from seq2seq.checkpoint import load_trained
 from seq2seq.comparison.cli import main
 from seq2seq.comparison.evaluate import eval_batches, teacher_forced
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
+from seq2seq.runs import snapshot_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCHANGES = ROOT / "tests" / "fixtures" / "exchanges.tsv"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.checkpoint import checkpoint_path, load_checkpoint, load_trained, snapshot_steps
+from seq2seq.checkpoint import load_checkpoint, load_trained
+from seq2seq.runs import checkpoint_path, snapshot_steps
 from seq2seq.training.selection import Selection, select_step, thin, within_margin
 
 # step, validation loss, distinct bigrams: the loss keeps improving while the count moves on

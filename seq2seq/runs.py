@@ -1,0 +1,176 @@
+"""A run's folder: what its files are called, making one, finding one, one writer at a time.
+
+    runs/<model>-<YYYYmmdd-HHMMSS>/      (or --run-dir)
+        config.yaml          the resolved config (loads back with load_config)
+        tokenizer.model      the sentencepiece model (also inside every checkpoint)
+        model.txt            the model's structure (train.py --verbose prints it)
+        train.log            the lines train.py printed, and a plain line per train log step
+        events.out.tfevents.*    TensorBoard
+        metrics.jsonl        one JSON object per train log line and per validation
+        .lock                the pid of the training writing the folder (one at a time)
+        last.pt              saved at every validation and when the run stops
+        best.pt              the checkpoint with the best validation loss so far
+        selected.pt          weights only: the checkpoint train.select chose (not with "loss")
+        step-<N>.pt          weights only: snapshots spread over the run (train.keep_checkpoints)
+
+What goes inside a checkpoint is seq2seq/checkpoint.py's business; this module only names them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from pathlib import Path
+
+import torch
+
+from seq2seq.config import Config, save_config
+from seq2seq.errors import UserError
+from seq2seq.leftovers import pid_alive
+from seq2seq.tokenizer import Tokenizer
+
+CONFIG = "config.yaml"
+TOKENIZER = "tokenizer.model"
+MODEL_TEXT = "model.txt"
+TRAIN_LOG = "train.log"
+METRICS = "metrics.jsonl"
+LOCK = ".lock"  # holds the pid of the training that writes the folder
+BEST = "best.pt"
+LAST = "last.pt"
+SELECTED = "selected.pt"  # written by a run with train.select other than "loss"
+SNAPSHOT_PREFIX = "step-"  # weights-only snapshots: step-<N>.pt (train.keep_checkpoints)
+
+
+def snapshot_name(step: int) -> str:
+    return f"{SNAPSHOT_PREFIX}{step}.pt"
+
+
+def snapshot_steps(run_dir: str | Path) -> list[int]:
+    """The steps of the snapshots in a run folder, in ascending order."""
+    steps = []
+    for path in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*.pt"):
+        number = path.stem[len(SNAPSHOT_PREFIX) :]
+        if number.isdigit():
+            steps.append(int(number))
+    return sorted(steps)
+
+
+def new_run_dir(arch: str, root: str | Path = "runs") -> Path:
+    """runs/<arch>-<YYYYmmdd-HHMMSS>, with a suffix if two runs start in the same second."""
+    base = Path(root) / f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, count = base, 1
+    while path.exists():
+        count += 1
+        path = base.with_name(f"{base.name}-{count}")
+    return path
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """Refuse to resume from nothing, and to overwrite a run without --resume."""
+    has_checkpoint = (run_dir / LAST).is_file()
+    if resume and not has_checkpoint:
+        raise UserError(
+            f"--resume: {run_dir} holds no {LAST} to resume from "
+            "(drop --resume to start a new run there)"
+        )
+    if not resume and has_checkpoint:
+        raise UserError(
+            f"{run_dir} already holds a run ({LAST}); add --resume to continue it "
+            "or choose another --run-dir"
+        )
+
+
+def write_run_files(
+    run_dir: Path, config: Config, tokenizer: Tokenizer, model: torch.nn.Module
+) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / CONFIG)
+    tokenizer.save(run_dir / TOKENIZER)
+    (run_dir / MODEL_TEXT).write_text(f"{model}\n", encoding="utf-8")
+
+
+def resume_command(run_dir: Path, time_budget: float | None) -> str:
+    """The command that continues this run, ready to paste (its config is in the folder)."""
+    command = f"python train.py --run-dir {shlex.quote(str(run_dir))} --resume"
+    if time_budget is not None:
+        command += f" --time-budget {time_budget:g}"
+    return command
+
+
+def checkpoint_path(path_or_run_dir: str | Path) -> Path:
+    """A checkpoint file, or the one a run folder offers: selected.pt (written when
+    train.select is not "loss"), else best.pt, else last.pt."""
+    path = Path(path_or_run_dir)
+    if not path.is_dir():
+        if not path.exists():
+            raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
+        return path
+    for name in (SELECTED, BEST, LAST):
+        if (path / name).is_file():
+            return path / name
+    raise UserError(
+        f"{path} holds no {BEST} or {LAST} "
+        f"(train one with: python train.py --model transformer --run-dir {path})"
+    )
+
+
+def find_latest_run(runs_dir: str | Path = "runs") -> Path:
+    """The most recently updated run folder under `runs_dir` that holds a best.pt.
+
+    Raises:
+        UserError: when there is none, saying how to train one.
+    """
+    runs_dir = Path(runs_dir)
+    candidates = sorted(runs_dir.glob(f"*/{BEST}"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UserError(
+            f"no trained model in {runs_dir}/ (train one first: python train.py --model "
+            "transformer, or pass a run folder / checkpoint explicitly)"
+        )
+    return candidates[-1].parent
+
+
+def lock_run_dir(run_dir: Path) -> str | None:
+    """Claim `run_dir` for this process: a `.lock` file holding our pid.
+
+    Returns a notice when a stale lock (its process is gone) was taken over, else None.
+
+    Raises:
+        UserError: another live process trains in this folder.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK
+    notice = None
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            text = path.read_text(encoding="utf-8", errors="replace").strip()
+            owner = int(text) if text.isdigit() else 0
+            if owner == os.getpid():  # left by an earlier training in this very process
+                path.unlink(missing_ok=True)
+                continue
+            if pid_alive(owner):
+                raise UserError(
+                    f"{run_dir} is in use by another training (process {owner}); wait for it "
+                    f"to end or choose another --run-dir (if no such training runs, delete "
+                    f"{path})"
+                ) from None
+            path.unlink(missing_ok=True)
+            notice = f"took over {path}: the training that held it (process {owner}) is gone"
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(f"{os.getpid()}\n")
+        return notice
+    raise UserError(f"{run_dir}: another training claimed it at the same moment; try again")
+
+
+def unlock_run_dir(run_dir: Path) -> None:
+    """Release the lock `lock_run_dir` took (if it is still ours)."""
+    path = run_dir / LOCK
+    try:
+        if path.read_text(encoding="utf-8").strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass

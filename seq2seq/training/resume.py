@@ -1,0 +1,106 @@
+"""The checks that make resuming safe.
+
+Resuming continues the very same experiment: the checkpoint's model, data, tokenizer and every
+training setting that shapes the trajectory must match. Only when and how long to train
+(`RESUME_MAY_CHANGE`) and how validation samples are decoded may differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seq2seq.config import Config, config_from_dict, load_config
+from seq2seq.errors import ConfigError, UserError
+from seq2seq.models import ARCHITECTURES, build_model, get_architecture
+from seq2seq.tokenizer import Tokenizer
+
+RESUME_MAY_CHANGE = {
+    "train.max_steps", "train.epochs", "train.patience", "train.eval_interval",
+    "train.log_interval", "train.num_sample_prompts", "train.diversity_prompts",
+    "train.keep_checkpoints",
+}
+RESUME_KEYS = (
+    "optimizer", "scheduler", "scaler", "epoch", "data_position", "best_valid_loss",
+    "bad_evals", "rng",
+)
+
+
+def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None:
+    """Raise `UserError` naming the first setting that differs from the checkpoint's."""
+    arch = (payload.get("config") or {}).get("model", {}).get("arch")
+    if arch != config.model.arch:  # before any setting: the others follow from it
+        raise UserError(
+            f"--resume: {path} is a {arch} run but model.arch is {config.model.arch!r} here; "
+            f"resume with --model {arch} or start a new --run-dir"
+        )
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
+    # Read back through config_from_dict: a key added since the checkpoint was written takes
+    # its default there, which is what the run trained with.
+    ours, theirs = config.flat(), config_from_dict(payload["config"]).flat()
+    for key in sorted(ours.keys() | theirs.keys()):
+        if key in RESUME_MAY_CHANGE or key.startswith("decode."):
+            continue
+        if ours.get(key) != theirs.get(key):
+            raise UserError(
+                f"--resume: {key} is {ours.get(key)!r} here but {theirs.get(key)!r} in {path}; "
+                "resume with the run's own settings (drop the --config/--set/--seed that change "
+                "it) or start a new --run-dir"
+            )
+
+
+def check_same_tokenizer(tokenizer: Tokenizer, payload: dict[str, Any], path: Path) -> None:
+    if tokenizer.fingerprint() != payload["tokenizer"]["fingerprint"]:
+        raise UserError(
+            f"--resume: the corpus gives a different tokenizer than the one in {path}; "
+            "pass the run's corpus with --corpus"
+        )
+
+
+def counterpart_config_path(
+    arch: str, other: str, config_path: Path | None, configs_dir: Path | None
+) -> Path | None:
+    """The config the other architecture would be compared with: this file's sibling with the
+    name swapped (tiny-transformer.yaml -> tiny-gru.yaml), else configs/<other>.yaml."""
+    if config_path is not None and arch in config_path.name:
+        sibling = config_path.with_name(config_path.name.replace(arch, other))
+        if sibling.is_file():
+            return sibling
+    if configs_dir is not None and (configs_dir / f"{other}.yaml").is_file():
+        return configs_dir / f"{other}.yaml"
+    return None
+
+
+def count_parameters(model_config: Any, tokenizer: Tokenizer) -> int:
+    """Parameters of a model, built on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        return build_model(model_config, tokenizer).num_parameters()
+
+
+def parameter_report(
+    config: Config, tokenizer: Tokenizer, config_path: Path | None, configs_dir: Path | None
+) -> list[str]:
+    """Lines comparing this model's size with every other registered architecture's."""
+    arch = config.model.arch
+    lines = [f"{arch}: {count_parameters(config.model, tokenizer):,} parameters"]
+    for other in sorted(ARCHITECTURES):
+        if other == arch:
+            continue
+        path = counterpart_config_path(arch, other, config_path, configs_dir)
+        try:
+            model_config = get_architecture(other).config_class() if path is None else (
+                load_config(path).model
+            )
+        except ConfigError as error:
+            lines.append(f"{other}: cannot read {path} for comparison ({error})")
+            continue
+        source = "its defaults" if path is None else str(path)
+        lines.append(
+            f"{other} ({source}, same vocabulary): "
+            f"{count_parameters(model_config, tokenizer):,} parameters"
+        )
+    return lines
