@@ -1,9 +1,9 @@
 """Training throughput: the handwritten Transformer against `torch.nn.Transformer`, and the GRU.
 
-A training step is what the training loop does per batch: forward, its label-smoothed
-cross-entropy over the real target tokens (`seq2seq.metrics.masked_cross_entropy`), backward,
-gradient clipping, and a step of its AdamW (`seq2seq.training.optim.build_optimizer`), so a
-change to either shows here. Throughput is target
+A training step is the training loop's own `seq2seq.training.step.train_step` on one batch:
+forward, the label-smoothed cross-entropy over the real target tokens, backward, gradient
+clipping, a step of its AdamW and of the learning-rate schedule, so a change to any of them
+shows here. Throughput is target
 tokens (the non-pad positions of `tgt_out`, which the loss is computed on) per second over a
 pass through the same few bucketed batches for every model.
 
@@ -35,10 +35,10 @@ from benchmarks.workload import Settings, examples, training_batches
 from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
 from seq2seq.device import Precision
-from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
-from seq2seq.training.optim import build_optimizer
+from seq2seq.training.optim import build_optimizer, build_scheduler
+from seq2seq.training.step import Objective, train_step
 
 # Dense bf16 tensor-core peaks in TFLOP/s (vendor datasheets, without sparsity), matched in
 # order against torch.cuda.get_device_name(); --peak-tflops overrides.
@@ -91,8 +91,15 @@ class ReferenceTransformer(nn.Module):
     def embed_positions(self, ids: Tensor) -> Tensor:
         return self.dropout(self.embed(ids) * self.scale + self.pe[: ids.size(1)])
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-        """src (B, S), src_mask (B, S) True on real tokens, tgt_in (B, T) -> (B, T, V)."""
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
+        feed: str = "argmax",
+    ) -> Tensor:
+        """src (B, S), src_mask (B, S) True on real tokens, tgt_in (B, T) -> (B, T, V).
+
+        Teacher forcing only: `train_step` passes the ratio, which must be 1 here."""
+        if teacher_forcing != 1.0:
+            raise ValueError("the nn.Transformer reference trains with teacher forcing only")
         padding = ~src_mask  # torch's boolean masks are True where attending is NOT allowed
         T = tgt_in.size(1)
         causal = torch.ones(T, T, dtype=torch.bool, device=src.device).triu(1)
@@ -110,19 +117,15 @@ def num_parameters(model: nn.Module) -> int:
 def make_step(
     model: nn.Module, train: TrainConfig, pad_id: int, settings: Settings, precision: str
 ) -> Callable[[Batch], None]:
-    """One optimisation step on a batch, as the training loop takes it (its loss and AdamW)."""
+    """One optimisation step on a batch: the training loop's own `train_step`, with its loss,
+    AdamW, schedule, clipping and (for float16) gradient scaler."""
     optimizer = build_optimizer(model, train)
-    autocast = Precision(precision, settings.device).autocast
+    scheduler = build_scheduler(optimizer, train)
+    amp = Precision(precision, settings.device)
+    objective = Objective(train, pad_id)
 
     def step(batch: Batch) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-        objective, _ = masked_cross_entropy(logits, batch.tgt_out, pad_id, train.label_smoothing)
-        (objective / batch.num_targets).backward()
-        if train.clip_norm > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), train.clip_norm)
-        optimizer.step()
+        train_step(model, [batch], optimizer, scheduler, amp, objective)
 
     return step
 

@@ -18,19 +18,23 @@ strings, bytes, lists, tuples and dicts only, so loading a file never runs code 
     nonfinite_steps                  updates skipped for a non-finite loss or gradient
     selection                        the state of the train.select rule
 
-`chat.py` and `compare.py` rebuild a model from the file alone with `load_trained` (nanoGPT's
-`sample.py` does the same from its `ckpt.pt`).
+`weights_payload` writes the entries every checkpoint has; `TrainingState` is the rest, what
+last.pt and best.pt add to continue a run exactly (`to_payload`, `from_payload`). `chat.py` and
+`compare.py` rebuild a model from the file alone with `load_trained` (nanoGPT's `sample.py` does
+the same from its `ckpt.pt`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 from seq2seq.config import Config, config_from_dict
 from seq2seq.errors import ConfigError, UserError
@@ -41,6 +45,95 @@ from seq2seq.tokenizer import Tokenizer
 
 FORMAT = "seq2seq-chatbots/1"
 REQUIRED_KEYS = ("format", "config", "model", "tokenizer", "step")
+TOKENIZER_KEYS = ("model", "normalize", "fingerprint")
+
+
+def weights_payload(
+    config: Config, model: nn.Module, tokenizer: Tokenizer, *, step: int, epoch: int,
+    metrics: dict[str, float], corpus: str, train_seconds: float, device: str,
+) -> dict[str, Any]:
+    """What every checkpoint holds: enough to use the model (snapshots and selected.pt hold only
+    this), and to say what it is (its step, epoch, latest metrics, data and machine)."""
+    return {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "tokenizer": dict(zip(TOKENIZER_KEYS, (
+            tokenizer.to_bytes(), tokenizer.normalize, tokenizer.fingerprint()
+        ), strict=True)),
+        "step": step,
+        "epoch": epoch,
+        "metrics": metrics,
+        "corpus": corpus,
+        "train_seconds": train_seconds,
+        "device": device,
+    }
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands beyond its weights: what last.pt and best.pt add so that a resumed run
+    repeats the uninterrupted one.
+
+    Attributes:
+        optimizer, scheduler, scaler: their state_dicts.
+        data_position: batches consumed in the current epoch.
+        bad_evals: validations in a row that did not change the selected checkpoint.
+        rng: every random state (`seq2seq.training.rng.rng_state`).
+        selection: the train.select rule's state (`Selection.to_dict()`); None in checkpoints
+            from before selection rules, where `best_valid_loss` is all there is.
+        best_valid_loss: the lowest validation loss so far.
+        nonfinite_steps: updates skipped for a non-finite loss or gradient norm.
+        log_interval_sums: the sums since the last train log line, so that the resumed run's
+            line averages the same steps (empty in older checkpoints: it averages fewer).
+        token_frequencies: FACE's counts from the training split (None without FACE).
+    """
+
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    data_position: int
+    bad_evals: int
+    rng: dict[str, Any]
+    selection: dict[str, Any] | None
+    best_valid_loss: float = math.inf
+    nonfinite_steps: int = 0
+    log_interval_sums: dict[str, Any] = field(default_factory=dict)
+    token_frequencies: Tensor | None = None
+
+    REQUIRED = ("optimizer", "scheduler", "scaler", "data_position", "best_valid_loss",
+                "bad_evals", "rng")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The checkpoint entries (token_frequencies only when there are some)."""
+        payload = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.token_frequencies is None:
+            del payload["token_frequencies"]
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], path: Path) -> TrainingState:
+        """Read the training state of a checkpoint written by any version of train.py.
+
+        Raises:
+            UserError: a weights-only checkpoint (a snapshot, selected.pt) has none.
+        """
+        missing = [key for key in (*cls.REQUIRED, "epoch") if key not in payload]
+        if missing:
+            raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
+        return cls(
+            optimizer=payload["optimizer"],
+            scheduler=payload["scheduler"],
+            scaler=payload["scaler"],
+            data_position=int(payload["data_position"]),
+            bad_evals=int(payload["bad_evals"]),
+            rng=payload["rng"],
+            selection=payload.get("selection"),
+            best_valid_loss=float(payload["best_valid_loss"]),
+            nonfinite_steps=int(payload.get("nonfinite_steps", 0)),
+            log_interval_sums=dict(payload.get("log_interval_sums", {})),
+            token_frequencies=payload.get("token_frequencies"),
+        )
 
 
 # The temporary name `save_checkpoint` writes to, with the writer's process id.
@@ -150,7 +243,7 @@ def config_of(payload: dict[str, Any], path: Path) -> Config:
 def tokenizer_of(payload: dict[str, Any], path: Path) -> Tokenizer:
     """The checkpoint's tokenizer, checked against its fingerprint."""
     saved = payload["tokenizer"]
-    if not isinstance(saved, dict) or not {"model", "normalize", "fingerprint"} <= saved.keys():
+    if not isinstance(saved, dict) or not set(TOKENIZER_KEYS) <= saved.keys():
         raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (bad tokenizer entry)")
     try:
         tokenizer = Tokenizer.from_bytes(saved["model"], saved["normalize"])

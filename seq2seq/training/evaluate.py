@@ -14,7 +14,7 @@ import torch
 
 from seq2seq.batching import Batch
 from seq2seq.config import DecodeConfig
-from seq2seq.decoding import generate
+from seq2seq.decoding import eval_mode, generate
 from seq2seq.device import Precision
 from seq2seq.metrics import Accumulator
 from seq2seq.models import Seq2SeqModel
@@ -26,15 +26,13 @@ def validate(
     model: Seq2SeqModel, batches: list[Batch], precision: Precision, pad_id: int
 ) -> dict[str, float]:
     """{"loss", "ppl", "token_acc"} of `model` over `batches` (eval mode, no gradients)."""
-    was_training = model.training
-    model.eval()
     totals = Accumulator()
-    for batch in batches:
-        batch = batch.to(precision.device)
-        with precision.autocast():
-            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-        totals.add(logits, batch.tgt_out, pad_id)
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in batches:
+            batch = batch.to(precision.device)
+            with precision.autocast():
+                logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+            totals.add(logits, batch.tgt_out, pad_id)
     return totals.result()
 
 

@@ -1,15 +1,11 @@
 """The training loop, in plain sight.
 
     for each optimizer step:
-        for each of train.grad_accum batches:        (token-budget batches, seeded order)
-            logits = model(src, src_mask, tgt_in, teacher_forcing=ratio, feed=...)
-            loss = masked cross-entropy (label-smoothed, FACE-weighted with train.loss: face)
-                   / real target tokens of the step (of all processes' batches: DDP averages
-                   gradients, so the per-token mean over processes needs the global count)
-            backward                                   (scaled when training in float16)
-        global gradient norm, clipped to train.clip_norm
-        non-finite loss or norm? skip the update, count it, stop after max_nonfinite_steps
-        AdamW step, learning-rate schedule step
+        train_step (step.py): train.grad_accum token-budget batches in a seeded order ->
+            forward (teacher-forced, or fed some of its own predictions), masked cross-entropy
+            (label-smoothed, FACE-weighted with train.loss: face), backward, the global
+            gradient norm clipped to train.clip_norm, AdamW step, learning-rate schedule step
+        non-finite loss or norm? the update was skipped: count it, stop after max_nonfinite_steps
         every log_interval steps: log;  every eval_interval steps and at each epoch end:
         validate: loss, diversity of greedy replies to fixed prompts, a few replies to read;
         save last.pt, best.pt (lowest loss), selected.pt (train.select) and step-<N>.pt
@@ -34,9 +30,7 @@ and validation leaves all random states as it found them.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +39,18 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from seq2seq import runs
-from seq2seq.checkpoint import FORMAT, load_checkpoint, remove_killed_saves, save_checkpoint
+from seq2seq.checkpoint import (
+    TrainingState,
+    load_checkpoint,
+    remove_killed_saves,
+    save_checkpoint,
+    weights_payload,
+)
 from seq2seq.config import Config
 from seq2seq.data.splits import split_warnings
 from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
-from seq2seq.metrics import masked_cross_entropy
 from seq2seq.models import build_model
 from seq2seq.training.data import TrainingData, prepare_on_main_first
 from seq2seq.training.distributed import (
@@ -59,7 +58,6 @@ from seq2seq.training.distributed import (
     agree_max,
     close_distributed,
     init_distributed,
-    sum_over_processes,
 )
 from seq2seq.training.estimate import (
     ESTIMATE_AFTER,
@@ -78,10 +76,11 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
-from seq2seq.training.resume import check_resumable, check_same_tokenizer, parameter_report
+from seq2seq.training.resume import check_same_tokenizer, parameter_report, resumable_state
 from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_rng_state
 from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
+from seq2seq.training.step import Objective, train_step
 
 # Why a run stopped; agreed between processes as the largest index any of them reports.
 STOP_REASONS = ("", "max_steps", "epochs", "patience", "time_budget", "signal")
@@ -145,68 +144,15 @@ class Trainer:
         world: Distributed,
     ) -> None:
         self.config, self.options, self.world = config, options, world
-        train = config.train
         self.device = resolve_device(
             options.device, world.local_rank if world.enabled else None
         )
         configure_backend(self.device)
-        self.precision = Precision(train.precision, self.device)
-        self.run_dir = Path(
-            options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
-        )
-        runs.check_run_dir(self.run_dir, options.resume)
-        payload = None
-        if options.resume:
-            payload = load_checkpoint(self.run_dir / runs.LAST)
-            check_resumable(config, payload, self.run_dir / runs.LAST)
-            corpus = corpus if corpus is not None else payload.get("corpus")
-        self.prepared = prepare_on_main_first(config, corpus, options.cache_dir, world)
-        self.tokenizer = self.prepared.tokenizer
-        if payload is not None:
-            check_same_tokenizer(self.tokenizer, payload, self.run_dir / runs.LAST)
-        self.data = TrainingData(self.prepared, config, world, self.device.type == "cuda")
-        self.frequency_weights = build_frequency_weights(  # from the training split, or resumed
-            train, self.data.train.tgt, self.tokenizer.vocab_size, self.device,
-            saved=None if payload is None else payload.get("token_frequencies"),
-        )
-
-        seed_everything(train.seed)
-        self.raw_model = build_model(config.model, self.tokenizer).to(self.device)
-        self.optimizer = build_optimizer(self.raw_model, train)
-        self.scheduler = build_scheduler(self.optimizer, train)
-        self.step = self.epoch = self.position = 0  # position: batches done in this epoch
-        self.bad_evals = 0
-        self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
-        self.last_eval_step, self.metrics = -1, {}
-        self.selection = Selection(train.select, train.select_margin)
-        self.interval = Interval()
-        self.first_step_seconds: float | None = None  # of this session, left out of estimates
-        if payload is not None:
-            self.restore(payload)
-        if world.enabled:
-            # Different dropout on every process. A checkpoint holds rank 0's random state, which
-            # restore() gave every process, so a resumed run derives fresh seeds from its step.
-            torch.manual_seed(train.seed + world.rank + world.world_size * self.step)
-
-        self.model = self.raw_model
-        if train.compile:
-            self.model = torch.compile(self.model)
-        self.eval_model = self.model  # validation runs on one process, without DDP
-        if world.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = DistributedDataParallel(self.model, device_ids=ids)
-
-        notices: list[str] = []
-        if world.is_main:
-            # Claimed here, before anything is written: a second training of this folder stops
-            # with one line, and the one that holds it loses nothing.
-            taken_over = runs.lock_run_dir(self.run_dir)
-            notices += [taken_over] if taken_over else []
-            removed = remove_killed_saves(self.run_dir)
-            if removed:
-                names = ", ".join(path.name for path in removed)
-                notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
-            runs.write_run_files(self.run_dir, config, self.tokenizer, self.raw_model)
+        self.precision = Precision(config.train.precision, self.device)
+        resumed = self.open_run(corpus)
+        self.build(resumed)
+        notices = self.claim_run_dir() if world.is_main else []
+        train = config.train
         self.total_steps = (
             train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
         )
@@ -219,27 +165,95 @@ class Trainer:
             self.logger.message(notice, always=True)
         self.report_start()
 
-    def restore(self, payload: dict[str, Any]) -> None:
+    def open_run(self, corpus: str | Path | None) -> tuple[dict[str, Any], TrainingState] | None:
+        """The run folder, and the data: the corpus given, else the resumed run's own.
+
+        Returns:
+            With --resume, last.pt's payload and its training state (checked against the
+            config and the tokenizer), else None.
+        """
+        config, options = self.config, self.options
+        self.run_dir = Path(
+            options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
+        )
+        runs.check_run_dir(self.run_dir, options.resume)
+        resumed = None
+        if options.resume:
+            payload = load_checkpoint(self.run_dir / runs.LAST)
+            resumed = payload, resumable_state(config, payload, self.run_dir / runs.LAST)
+            corpus = corpus if corpus is not None else payload.get("corpus")
+        self.prepared = prepare_on_main_first(config, corpus, options.cache_dir, self.world)
+        self.tokenizer = self.prepared.tokenizer
+        if resumed is not None:
+            check_same_tokenizer(self.tokenizer, resumed[0], self.run_dir / runs.LAST)
+        self.data = TrainingData(self.prepared, config, self.world, self.device.type == "cuda")
+        self.frequency_weights = build_frequency_weights(  # from the training split, or resumed
+            config.train, self.data.train.tgt, self.tokenizer.vocab_size, self.device,
+            saved=None if resumed is None else resumed[1].token_frequencies,
+        )
+        return resumed
+
+    def build(self, resumed: tuple[dict[str, Any], TrainingState] | None) -> None:
+        """The model, optimizer and schedule, seeded; resumed where the checkpoint left off."""
+        train, world = self.config.train, self.world
+        seed_everything(train.seed)
+        self.raw_model = build_model(self.config.model, self.tokenizer).to(self.device)
+        self.optimizer = build_optimizer(self.raw_model, train)
+        self.scheduler = build_scheduler(self.optimizer, train)
+        self.step = self.epoch = self.position = 0  # position: batches done in this epoch
+        self.bad_evals = 0
+        self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
+        self.last_eval_step, self.metrics = -1, {}
+        self.selection = Selection(train.select, train.select_margin)
+        self.interval = Interval()
+        self.first_step_seconds: float | None = None  # of this session, left out of estimates
+        if resumed is not None:
+            self.restore(*resumed)
+        if world.enabled:
+            # Different dropout on every process. A checkpoint holds rank 0's random state, which
+            # restore() gave every process, so a resumed run derives fresh seeds from its step.
+            torch.manual_seed(train.seed + world.rank + world.world_size * self.step)
+        self.model = self.raw_model
+        if train.compile:
+            self.model = torch.compile(self.model)
+        self.eval_model = self.model  # validation runs on one process, without DDP
+        if world.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.model, device_ids=ids)
+
+    def claim_run_dir(self) -> list[str]:
+        """Lock the run folder, clean up after killed saves, write the run's files (main
+        process only); returns the notices to log."""
+        # Claimed here, before anything is written: a second training of this folder stops
+        # with one line, and the one that holds it loses nothing.
+        taken_over = runs.lock_run_dir(self.run_dir)
+        notices = [taken_over] if taken_over else []
+        removed = remove_killed_saves(self.run_dir)
+        if removed:
+            names = ", ".join(path.name for path in removed)
+            notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
+        runs.write_run_files(self.run_dir, self.config, self.tokenizer, self.raw_model)
+        return notices
+
+    def restore(self, payload: dict[str, Any], state: TrainingState) -> None:
         """Continue from a checkpoint: weights, optimizer, schedule, counters, random states."""
         self.raw_model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        if payload["scaler"] and self.precision.scaler.is_enabled():
-            self.precision.scaler.load_state_dict(payload["scaler"])
+        self.optimizer.load_state_dict(state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        if state.scaler and self.precision.scaler.is_enabled():
+            self.precision.scaler.load_state_dict(state.scaler)
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
-        self.position = int(payload["data_position"])
-        self.bad_evals = int(payload["bad_evals"])
+        self.position = state.data_position
+        self.bad_evals = state.bad_evals
         self.train_seconds = float(payload.get("train_seconds", 0.0))
-        self.nonfinite_total = int(payload.get("nonfinite_steps", 0))
+        self.nonfinite_total = state.nonfinite_steps
         self.metrics = dict(payload.get("metrics") or {})
-        # The sums since the last train log line, so that line averages the same steps as in
-        # an uninterrupted run (checkpoints from before this have none: the line averages fewer).
-        self.interval = Interval(**payload.get("log_interval_sums", {}))
-        if "selection" in payload:
-            self.selection = Selection.from_dict(payload["selection"])
+        self.interval = Interval(**state.log_interval_sums)
+        if state.selection is not None:
+            self.selection = Selection.from_dict(state.selection)
         else:  # a checkpoint from before selection rules: its best loss is all it knows
-            self.selection.best_loss = float(payload["best_valid_loss"])
-        set_rng_state(payload["rng"])
+            self.selection.best_loss = state.best_valid_loss
+        set_rng_state(state.rng)
 
     def report_start(self) -> None:
         say = self.logger.message
@@ -302,7 +316,7 @@ class Trainer:
         try:
             with StopOnSignal() as self.stop:
                 while not (reason := self.stop_reason()):
-                    self.train_step()
+                    self.update()
                     if self.position >= len(self.data.batches(self.epoch)):
                         self.end_epoch()
                 self.finish(reason)
@@ -330,54 +344,22 @@ class Trainer:
         index = agree_max(STOP_REASONS.index(reason), self.world, self.device)
         return STOP_REASONS[index]
 
-    def train_step(self) -> None:
-        """One optimizer update over `train.grad_accum` batches (or a skipped one)."""
+    def update(self) -> None:
+        """One optimizer update over the next `train.grad_accum` batches (or a skipped one)."""
         start = time.perf_counter()
         train = self.config.train
         group = self.data.batches(self.epoch)[self.position : self.position + train.grad_accum]
         batches = [self.data.collate(self.data.train, indices).to(self.device) for indices in group]
-        targets = sum(batch.num_targets for batch in batches)
-        # DDP averages the processes' gradients: dividing each process's summed loss by the
-        # mean count per process makes the average the per-token mean over all processes.
-        targets = int(sum_over_processes(targets, self.world, self.device))
-        per_process = targets / self.world.world_size
-        ratio = teacher_forcing_ratio(self.step, train)
-        self.model.train()
-        nll = torch.zeros((), device=self.device)
-        for i, batch in enumerate(batches):
-            # DDP averages gradients across processes on every backward; during accumulation
-            # only the last micro-batch needs it.
-            last = i == len(batches) - 1
-            sync = self.model.no_sync() if self.world.enabled and not last else nullcontext()
-            with sync:
-                with self.precision.autocast():
-                    logits = self.model(
-                        batch.src, batch.src_mask, batch.tgt_in, teacher_forcing=ratio,
-                        feed=train.teacher_forcing_feed,
-                    )
-                weights = self.frequency_weights
-                objective, batch_nll = masked_cross_entropy(
-                    logits, batch.tgt_out, self.tokenizer.pad_id, train.label_smoothing,
-                    None if weights is None else weights(logits, batch.tgt_out),
-                )
-                self.precision.scaler.scale(objective / per_process).backward()
-            nll += batch_nll
-        scaler = self.precision.scaler
-        scaler.unscale_(self.optimizer)  # clip (and measure) the true gradients
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            self.raw_model.parameters(), train.clip_norm or math.inf
+        objective = Objective(
+            train, self.tokenizer.pad_id, teacher_forcing_ratio(self.step, train),
+            self.frequency_weights,
         )
-        nll_sum = sum_over_processes(float(nll), self.world, self.device)
-        loss, norm = nll_sum / targets, float(grad_norm)
-        finite = math.isfinite(loss) and math.isfinite(norm)
-        if finite:
-            scaler.step(self.optimizer)
-            scaler.update()
-            self.scheduler.step()
+        result = train_step(
+            self.model, batches, self.optimizer, self.scheduler, self.precision, objective,
+            self.world,
+        )
+        if result.finite:
             self.step += 1
-        elif scaler.is_enabled():
-            scaler.update()  # lowers the loss scale after a float16 overflow
-        self.optimizer.zero_grad(set_to_none=True)
         self.position += len(group)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
@@ -386,10 +368,10 @@ class Trainer:
         self.interval.add_step(
             sum(b.num_tokens for b in batches), sum(b.num_padded for b in batches), seconds
         )
-        if finite:
-            self.after_update(loss, targets, norm)
+        if result.finite:
+            self.after_update(result.loss, result.targets, result.grad_norm)
         else:
-            self.skipped(loss, norm)
+            self.skipped(result.loss, result.grad_norm)
 
     def skipped(self, loss: float, norm: float) -> None:
         """Count a step with a non-finite loss or gradient norm; stop after too many in a row."""
@@ -468,42 +450,29 @@ class Trainer:
 
     def weights_payload(self) -> dict[str, Any]:
         """Everything needed to use the model (snapshots and selected.pt hold only this)."""
-        tokenizer = self.tokenizer
-        return {
-            "format": FORMAT,
-            "config": self.config.to_dict(),
-            "model": self.raw_model.state_dict(),
-            "tokenizer": {
-                "model": tokenizer.to_bytes(),
-                "normalize": tokenizer.normalize,
-                "fingerprint": tokenizer.fingerprint(),
-            },
-            "step": self.step,
-            "epoch": self.epoch,
-            "metrics": self.metrics,
-            "corpus": str(Path(self.prepared.corpus).resolve()),
-            "train_seconds": self.train_seconds,
-            "device": str(self.device),
-        }
+        return weights_payload(
+            self.config, self.raw_model, self.tokenizer, step=self.step, epoch=self.epoch,
+            metrics=self.metrics, corpus=str(Path(self.prepared.corpus).resolve()),
+            train_seconds=self.train_seconds, device=str(self.device),
+        )
 
     def payload(self) -> dict[str, Any]:
         """Everything needed to use the model, or to continue this run exactly."""
-        return {
-            **self.weights_payload(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.precision.scaler.state_dict(),
-            "data_position": self.position,
-            "best_valid_loss": self.best_valid_loss,
-            "bad_evals": self.bad_evals,
-            "rng": rng_state(),
-            "nonfinite_steps": self.nonfinite_total,
-            "selection": self.selection.to_dict(),
-            **({} if self.frequency_weights is None else {
-                "token_frequencies": self.frequency_weights.frequencies
-            }),
-            "log_interval_sums": dataclasses.asdict(self.interval),
-        }
+        weights = self.frequency_weights
+        state = TrainingState(
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.precision.scaler.state_dict(),
+            data_position=self.position,
+            bad_evals=self.bad_evals,
+            rng=rng_state(),
+            selection=self.selection.to_dict(),
+            best_valid_loss=self.best_valid_loss,
+            nonfinite_steps=self.nonfinite_total,
+            log_interval_sums=dataclasses.asdict(self.interval),
+            token_frequencies=None if weights is None else weights.frequencies,
+        )
+        return {**self.weights_payload(), **state.to_payload()}
 
     def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:
         """Write last.pt, and after a validation the files it earned (a snapshot, selected.pt,

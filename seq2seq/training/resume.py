@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from seq2seq.checkpoint import TrainingState, tokenizer_of
 from seq2seq.config import Config, config_from_dict, load_config
 from seq2seq.errors import ConfigError, UserError
 from seq2seq.models import ARCHITECTURES, build_model, get_architecture
@@ -22,23 +23,22 @@ RESUME_MAY_CHANGE = {
     "train.log_interval", "train.num_sample_prompts", "train.diversity_prompts",
     "train.keep_checkpoints",
 }
-RESUME_KEYS = (
-    "optimizer", "scheduler", "scaler", "epoch", "data_position", "best_valid_loss",
-    "bad_evals", "rng",
-)
 
 
-def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None:
-    """Raise `UserError` naming the first setting that differs from the checkpoint's."""
+def resumable_state(config: Config, payload: dict[str, Any], path: Path) -> TrainingState:
+    """The training state of a checkpoint that `config` may continue.
+
+    Raises:
+        UserError: the checkpoint has no training state, or the first setting that differs
+            from the checkpoint's, named.
+    """
     arch = (payload.get("config") or {}).get("model", {}).get("arch")
     if arch != config.model.arch:  # before any setting: the others follow from it
         raise UserError(
             f"--resume: {path} is a {arch} run but model.arch is {config.model.arch!r} here; "
             f"resume with --model {arch} or start a new --run-dir"
         )
-    missing = [key for key in RESUME_KEYS if key not in payload]
-    if missing:
-        raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
+    state = TrainingState.from_payload(payload, path)
     # Read back through config_from_dict: a key added since the checkpoint was written takes
     # its default there, which is what the run trained with.
     ours, theirs = config.flat(), config_from_dict(payload["config"]).flat()
@@ -51,10 +51,11 @@ def check_resumable(config: Config, payload: dict[str, Any], path: Path) -> None
                 "resume with the run's own settings (drop the --config/--set/--seed that change "
                 "it) or start a new --run-dir"
             )
+    return state
 
 
 def check_same_tokenizer(tokenizer: Tokenizer, payload: dict[str, Any], path: Path) -> None:
-    if tokenizer.fingerprint() != payload["tokenizer"]["fingerprint"]:
+    if tokenizer.fingerprint() != tokenizer_of(payload, path).fingerprint():
         raise UserError(
             f"--resume: the corpus gives a different tokenizer than the one in {path}; "
             "pass the run's corpus with --corpus"
