@@ -13,18 +13,17 @@ turns, median reported). See benchmarks/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-# `python benchmarks/run.py` puts benchmarks/ itself first on sys.path, where this folder's
-# data.py or chat.py could shadow other modules; the repository root is what we import from.
+# `python benchmarks/run.py` puts benchmarks/ on sys.path, not the repository root that the
+# `benchmarks.*` imports below are relative to.
 ROOT = Path(__file__).resolve().parent.parent
-if sys.path[0] == str(Path(__file__).resolve().parent):
-    sys.path[0] = str(ROOT)
+sys.path.insert(0, str(ROOT))
 
 # On a machine shared with other processes, OpenMP threads that spin while waiting for each
 # other lose their time slices to those processes, and every parallel region then waits for a
@@ -34,13 +33,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
+from benchmarks import chat_startup, data_preparation, decoding_speed, training_speed  # noqa: E402
 from benchmarks.harness import Figure, format_table, machine_info, write_json  # noqa: E402
 from benchmarks.workload import Settings  # noqa: E402
 from seq2seq.device import resolve_device, set_threads  # noqa: E402
 from seq2seq.errors import UserError, run_cli  # noqa: E402
 
-# section name -> the module of benchmarks/ whose run(settings) -> list[Figure] measures it
-SECTIONS = ("training", "decoding", "data", "chat")
+# section name (--only) -> what measures it
+SECTIONS: dict[str, Callable[[Settings], list[Figure]]] = {
+    "training": training_speed.run,
+    "decoding": decoding_speed.run,
+    "data": data_preparation.run,
+    "chat": chat_startup.run,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(settings.seed)
         for name in sections:
             print(f"[{name}] running ...", file=sys.stderr, flush=True)
-            figures += importlib.import_module(f"benchmarks.{name}").run(settings)
+            figures += SECTIONS[name](settings)
     title = f"Benchmarks on {device.type}{' (--quick: tiny sizes)' if args.quick else ''}"
     print(format_table(figures, machine, title))
     write_json(json_path, machine, {

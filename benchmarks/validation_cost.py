@@ -22,7 +22,7 @@ from seq2seq.device import Precision, set_threads
 from seq2seq.errors import run_cli
 from seq2seq.training.data import TrainingData
 from seq2seq.training.distributed import Distributed
-from seq2seq.training.evaluate import diversity_replies, validate
+from seq2seq.training.validation import diversity_replies, validate
 
 
 def validation_cost(run: str, corpus: str | None, repeats: int) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Comparing trained runs on the same examples (`python compare.py RUN_A RUN_B`).
 
     pipeline.py     load runs, check they are comparable, pick the examples, evaluate each run
-    evaluate.py     teacher-forced NLL per example and timed batched greedy decoding
+    scoring.py      teacher-forced NLL per example and timed batched greedy decoding
     text.py         BLEU, distinct-n, reply length, most frequent replies
     bootstrap.py    paired bootstrap intervals of perplexity differences
     attention.py    cross-attention heat-maps of greedy replies

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seq2seq.comparison.evaluate import source_batch
+from seq2seq.comparison.scoring import source_batch
 from seq2seq.decoding import greedy
 from seq2seq.models import Seq2SeqModel
 from seq2seq.plots import attention_figure, figure_to_array, save_png

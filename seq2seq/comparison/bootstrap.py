@@ -28,7 +28,7 @@ class Interval:
     n: int  # examples resampled
 
 
-def perplexity(nll_sum: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+def pooled_perplexity(nll_sum: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
     """Token-level perplexity exp(total NLL / total tokens) along the last axis."""
     return np.exp(nll_sum.sum(-1) / n_tokens.sum(-1))
 
@@ -76,7 +76,7 @@ def perplexity_difference_intervals(
     Returns:
         One `Interval` per pair, in order.
     """
-    observed = perplexity(nll_sum, n_tokens)  # (R,)
+    observed = pooled_perplexity(nll_sum, n_tokens)  # (R,)
     replicates = bootstrap_perplexities(nll_sum, n_tokens, resamples, seed)  # (resamples, R)
     tail = 100 * (1 - confidence) / 2
     intervals = []

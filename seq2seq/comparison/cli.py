@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from seq2seq.comparison.pipeline import SPLITS, Options, compare
+from seq2seq.comparison.pipeline import SPLIT_CHOICES, Options, compare
 from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", help="the corpus (default: the one the runs' checkpoints "
                         "name when they agree and it is here, else $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
-    parser.add_argument("--split", default="test", choices=SPLITS,
+    parser.add_argument("--split", default="test", choices=SPLIT_CHOICES,
                         help="test or valid split of the runs' data, or all examples of --corpus")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--prompts", help="a file of prompts, one per line, instead of a data "

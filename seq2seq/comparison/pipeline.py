@@ -20,13 +20,13 @@ from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
-from seq2seq.comparison.evaluate import (
+from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
+from seq2seq.comparison.scoring import (
     TeacherForced,
     eval_batches,
     greedy_replies,
     teacher_forced,
 )
-from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
 from seq2seq.comparison.tensorboard import SAMPLES_FOLDER
 from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
@@ -35,7 +35,7 @@ from seq2seq.metrics import perplexity
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
-SPLITS = ("test", "valid", "all")
+SPLIT_CHOICES = ("test", "valid", "all")
 
 
 @dataclass
@@ -167,8 +167,8 @@ def split_examples(
     Args:
         recorded: the corpus the runs' checkpoints name, used for test/valid without --corpus.
     """
-    if options.split not in SPLITS:
-        raise UserError(f"--split {options.split}: choose one of {', '.join(SPLITS)}")
+    if options.split not in SPLIT_CHOICES:
+        raise UserError(f"--split {options.split}: choose one of {', '.join(SPLIT_CHOICES)}")
     if options.split == "all":
         if options.corpus is None:
             raise UserError("--split all evaluates an external corpus: pass it with --corpus")

@@ -18,7 +18,7 @@ from seq2seq.data import PreparedData, Split, prepare_data, resolve_corpus
 from seq2seq.data.entropy import filter_summary
 from seq2seq.errors import UserError
 from seq2seq.training.distributed import Distributed
-from seq2seq.training.evaluate import sample_indices
+from seq2seq.training.validation import sample_indices
 
 
 def prepare_on_main_first(

@@ -50,7 +50,7 @@ from seq2seq.runs import METRICS, TRAIN_LOG
 
 
 @dataclass
-class Interval:
+class IntervalSums:
     """Sums over the steps since the last train log line."""
 
     updates: int = 0

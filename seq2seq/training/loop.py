@@ -67,9 +67,8 @@ from seq2seq.training.estimate import (
     format_duration,
     run_seconds,
 )
-from seq2seq.training.evaluate import diversity_replies, sample_replies, validate
 from seq2seq.training.face import build_frequency_weights
-from seq2seq.training.log import Interval, RunLogger
+from seq2seq.training.log import IntervalSums, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
     build_scheduler,
@@ -81,6 +80,7 @@ from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_
 from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
 from seq2seq.training.step import Objective, train_step
+from seq2seq.training.validation import diversity_replies, sample_replies, validate
 
 # Why a run stopped; agreed between processes as the largest index any of them reports.
 STOP_REASONS = ("", "max_steps", "epochs", "patience", "time_budget", "signal")
@@ -205,7 +205,7 @@ class Trainer:
         self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
         self.last_eval_step, self.metrics = -1, {}
         self.selection = Selection(train.select, train.select_margin)
-        self.interval = Interval()
+        self.interval = IntervalSums()
         self.first_step_seconds: float | None = None  # of this session, left out of estimates
         if resumed is not None:
             self.restore(*resumed)
@@ -248,7 +248,7 @@ class Trainer:
         self.train_seconds = float(payload.get("train_seconds", 0.0))
         self.nonfinite_total = state.nonfinite_steps
         self.metrics = dict(payload.get("metrics") or {})
-        self.interval = Interval(**state.log_interval_sums)
+        self.interval = IntervalSums(**state.log_interval_sums)
         if state.selection is not None:
             self.selection = Selection.from_dict(state.selection)
         else:  # a checkpoint from before selection rules: its best loss is all it knows
@@ -409,7 +409,7 @@ class Trainer:
         if self.step % train.log_interval == 0:
             values = self.interval.values(self.nonfinite_total)
             self.logger.train(self.step, self.epoch, values)
-            self.interval = Interval()
+            self.interval = IntervalSums()
         if self.step % train.eval_interval == 0 and self.last_eval_step != self.step:
             self.evaluate()
 

@@ -3,8 +3,8 @@ import pytest
 
 from seq2seq.comparison.bootstrap import (
     bootstrap_perplexities,
-    perplexity,
     perplexity_difference_intervals,
+    pooled_perplexity,
 )
 
 
@@ -19,13 +19,13 @@ def scores(seed: int = 0, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
 
 def test_perplexity_is_exp_of_total_nll_over_total_tokens():
     nll, tokens = np.array([2.0, 4.0]), np.array([1.0, 3.0])
-    assert perplexity(nll, tokens) == pytest.approx(np.exp(6.0 / 4.0))
+    assert pooled_perplexity(nll, tokens) == pytest.approx(np.exp(6.0 / 4.0))
 
 
 def test_interval_contains_the_observed_difference_and_is_ordered():
     nll, tokens = scores()
     (interval,) = perplexity_difference_intervals(nll, tokens, [(0, 1)], seed=3)
-    observed = perplexity(nll[1], tokens[1]) - perplexity(nll[0], tokens[0])
+    observed = pooled_perplexity(nll[1], tokens[1]) - pooled_perplexity(nll[0], tokens[0])
     assert interval.difference == pytest.approx(observed)
     assert interval.lower <= interval.difference <= interval.upper
     assert interval.lower < interval.upper

@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from seq2seq.checkpoint import load_trained
 from seq2seq.comparison.cli import main
-from seq2seq.comparison.evaluate import eval_batches, teacher_forced
+from seq2seq.comparison.scoring import eval_batches, teacher_forced
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity

@@ -4,7 +4,7 @@ import torch
 
 from seq2seq.batching import collate
 from seq2seq.checkpoint import load_trained
-from seq2seq.comparison.evaluate import eval_batches, greedy_replies, teacher_forced
+from seq2seq.comparison.scoring import eval_batches, greedy_replies, teacher_forced
 from seq2seq.data import prepare_data
 from seq2seq.decoding import greedy
 from seq2seq.metrics import Accumulator

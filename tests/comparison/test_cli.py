@@ -32,7 +32,7 @@ from seq2seq.models import build_model
 from seq2seq.plots import DPI, figure_size
 from seq2seq.tokenizer import Tokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXCHANGES = ROOT / "tests" / "fixtures" / "exchanges.tsv"
 
 
