@@ -6,7 +6,7 @@
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A    # one reply line per input
     python chat.py --web --run runs/A --run runs/B   # the same chat on http://127.0.0.1:8000/
 
-See seq2seq/chat.py for the commands and the piped-mode contract, seq2seq/web/ for the page.
+See seq2seq/conversation.py for the commands and the piped-mode contract, seq2seq/web/ for the page.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main() -> int:
         given = {"host": args.host, "port": args.port}
         options = {name: value for name, value in given.items() if value is not None}
         return web(args.sources, args.device, args.overrides, labels=args.labels, **options)
-    from seq2seq.chat import main as chat
+    from seq2seq.conversation import main as chat
 
     return chat(args.sources, device=args.device, overrides=args.overrides,
                 labels=args.labels, threads=args.threads)

@@ -21,7 +21,7 @@ LAYERS = (
     ("config",),
     ("decoding", "data", "runs"),
     ("checkpoint",),
-    ("training", "comparison", "chat"),
+    ("training", "comparison", "conversation"),
     ("web",),
 )
 LAYER = {unit: index for index, units in enumerate(LAYERS) for unit in units}

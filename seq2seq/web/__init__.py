@@ -1,6 +1,6 @@
 """The chat in a browser (`python chat.py --web`): a local page where a person talks with one
 or several trained runs side by side, over a small JSON API. The same chat as the terminal's:
-the runs are loaded and answer through `seq2seq.chat`.
+the runs are loaded and answer through `seq2seq.conversation`.
 
     api.py      the JSON API without HTTP: what the runs are, every run's reply to a message
     server.py   the HTTP server: routes, request bounds, the page's files, `main`

@@ -1,5 +1,5 @@
 """The JSON API of the browser chat, without HTTP: what the runs are, and every run's reply to
-a message, answered by `seq2seq.chat.answer_safely` as in the terminal chat.
+a message, answered by `seq2seq.conversation.answer_safely` as in the terminal chat.
 
 The server keeps no conversation: each request carries every run's turns so far (user and bot
 alternating, oldest first, as `Bot.turns`) and each reply comes back with the run's turns after
@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from seq2seq.chat import Bot, answer_safely, make_decode
 from seq2seq.config import STRATEGIES, DecodeConfig
+from seq2seq.conversation import Bot, answer_safely, make_decode
 from seq2seq.errors import ConfigError
 
 MAX_MESSAGE_CHARS = 1000

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from seq2seq.chat import describe, load_bots
+from seq2seq.conversation import describe, load_bots
 from seq2seq.errors import UserError
 from seq2seq.web.api import RequestError, WebChat
 

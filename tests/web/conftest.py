@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq import chat
+from seq2seq import conversation
 
 from .helpers import VISIBLE, running
 
@@ -29,5 +29,5 @@ def context_run(train_tiny, tiny_config, tmp_path_factory) -> Path:
 @pytest.fixture(scope="package")
 def pair_url(pair) -> Iterator[str]:
     """A server with both tiny runs, decoding with VISIBLE."""
-    with running(chat.load_bots([str(run) for run in pair], "cpu", VISIBLE)) as url:
+    with running(conversation.load_bots([str(run) for run in pair], "cpu", VISIBLE)) as url:
         yield url

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from seq2seq import chat
+from seq2seq import conversation
 from seq2seq.web.api import WebChat
 from seq2seq.web.server import make_server
 
@@ -21,7 +21,7 @@ VISIBLE = ["decode.min_len=3", "decode.no_repeat_ngram=1"]
 
 
 @contextmanager
-def running(bots: list[chat.Bot]) -> Iterator[str]:
+def running(bots: list[conversation.Bot]) -> Iterator[str]:
     """A server for `bots` on 127.0.0.1, serving from a thread; yields its URL."""
     server = make_server(WebChat(bots), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -60,5 +60,5 @@ def call(
 
 def expected_replies(run: Path, messages: list[str], settings: tuple[str, ...] = ()) -> list[str]:
     """The terminal chat's replies to `messages`, one after the other (context kept)."""
-    (bot,) = chat.load_bots([str(run)], "cpu", [*VISIBLE, *settings])
-    return [chat.answer(bot, message, print) for message in messages]
+    (bot,) = conversation.load_bots([str(run)], "cpu", [*VISIBLE, *settings])
+    return [conversation.answer(bot, message, print) for message in messages]

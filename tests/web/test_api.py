@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from seq2seq import chat
+from seq2seq import conversation
 
 from .helpers import VISIBLE, call, expected_replies, running
 
@@ -24,7 +24,7 @@ def test_runs_lists_each_run_with_its_architecture_and_settings(pair_url, pair):
     assert status == 200
     assert [run["label"] for run in body["runs"]] == ["transformer", "gru"]
     assert [run["arch"] for run in body["runs"]] == ["transformer", "gru"]
-    (bot,) = chat.load_bots([str(pair[1])], "cpu", VISIBLE)
+    (bot,) = conversation.load_bots([str(pair[1])], "cpu", VISIBLE)
     gru = body["runs"][1]
     assert gru["parameters"] == bot.trained.model.num_parameters()
     assert gru["steps"] == bot.trained.step and gru["checkpoint"] == "best.pt"
@@ -48,21 +48,21 @@ def test_every_run_replies_as_the_terminal_chat_does(pair_url, pair):
 
 def test_the_conversation_keeps_context(context_run, monkeypatch):
     sources = []
-    generate = chat.generate
+    generate = conversation.generate
 
     def spy(model, src, *args, **kwargs):
         sources.append(src[0].tolist())
         return generate(model, src, *args, **kwargs)
 
-    monkeypatch.setattr(chat, "generate", spy)
-    bots = chat.load_bots([str(context_run)], "cpu", VISIBLE)
+    monkeypatch.setattr(conversation, "generate", spy)
+    bots = conversation.load_bots([str(context_run)], "cpu", VISIBLE)
     tokenizer = bots[0].trained.tokenizer
     with running(bots) as url:
         _, first, _ = call(url, "POST", "/api/reply", {"message": "hello"})
         turns = [first["replies"][0]["turns"]]
         _, second, _ = call(url, "POST", "/api/reply", {"message": "and you?", "turns": turns})
     replies = [first["replies"][0]["reply"], second["replies"][0]["reply"]]
-    monkeypatch.setattr(chat, "generate", generate)
+    monkeypatch.setattr(conversation, "generate", generate)
     assert replies == expected_replies(context_run, ["hello", "and you?"])
     assert sources[1] == tokenizer.encode_context(["hello", replies[0], "and you?"])
     assert second["replies"][0]["turns"] == ["hello", replies[0], "and you?", replies[1]]
@@ -92,7 +92,7 @@ def test_concurrent_requests_get_their_own_replies_one_model_call_at_a_time(
     pair, pair_url, monkeypatch
 ):
     active, most = [0], [0]
-    generate = chat.generate
+    generate = conversation.generate
 
     def slow(*args, **kwargs):
         active[0] += 1
@@ -103,7 +103,7 @@ def test_concurrent_requests_get_their_own_replies_one_model_call_at_a_time(
         finally:
             active[0] -= 1
 
-    monkeypatch.setattr(chat, "generate", slow)
+    monkeypatch.setattr(conversation, "generate", slow)
     messages = ["hello", "who are you?", "where is it?", "no", "what time is it?", "go away"]
     results: dict[str, list[str]] = {}
 
@@ -116,7 +116,7 @@ def test_concurrent_requests_get_their_own_replies_one_model_call_at_a_time(
         thread.start()
     for thread in threads:
         thread.join()
-    monkeypatch.setattr(chat, "generate", generate)
+    monkeypatch.setattr(conversation, "generate", generate)
     assert most[0] == 1
     for message in messages:
         assert results[message] == [expected_replies(run, [message])[0] for run in pair]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from seq2seq import chat
+from seq2seq import conversation
 
 from .chromium import Chromium, Page, find_chromium
 from .helpers import VISIBLE, expected_replies, running
@@ -76,7 +76,7 @@ def test_a_person_types_a_message_and_reads_both_replies(browser, pair_url, pair
 
 
 def test_the_conversation_keeps_context_and_reset_forgets_it(browser, context_run):
-    with running(chat.load_bots([str(context_run)], "cpu", VISIBLE)) as url:
+    with running(conversation.load_bots([str(context_run)], "cpu", VISIBLE)) as url:
         page = open_chat(browser, url)
         first = say(page, "hello", exchanges=1)["replies"][0]["text"]
         second = say(page, "and you?", exchanges=2)["replies"][0]["text"]

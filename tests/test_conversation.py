@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq import chat
+from seq2seq import conversation
 from seq2seq.config import DecodeConfig
 from seq2seq.errors import ConfigError, UserError
 
@@ -48,14 +48,14 @@ def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path 
 def expected_replies(run: Path, messages: list[str | None]) -> list[str]:
     """What the chat must answer (with VISIBLE), computed in-process; None stands for a
     /set beam=2 line."""
-    (bot,) = chat.load_bots([str(run)], "cpu", VISIBLE)
+    (bot,) = conversation.load_bots([str(run)], "cpu", VISIBLE)
     replies = []
     for message in messages:
         if message is None:
-            bot.decode = chat.parse_settings(bot.decode, ["beam=2"])
+            bot.decode = conversation.parse_settings(bot.decode, ["beam=2"])
             replies.append("")
         else:
-            replies.append(chat.answer(bot, message, print) if message.strip() else "")
+            replies.append(conversation.answer(bot, message, print) if message.strip() else "")
     return replies
 
 
@@ -131,8 +131,8 @@ def test_labels_nbest_save_retry_seed_and_notes_in_one_session(runs, tmp_path):
 def test_retry_replaces_the_last_exchange_in_the_context(bots, monkeypatch, capsys):
     bot = bots["context"]
     bot.turns = []
-    monkeypatch.setattr(chat, "piped_lines", lambda: iter(["hi", "/retry", "/retry"]))
-    chat.converse([bot], False, print, print)
+    monkeypatch.setattr(conversation, "piped_lines", lambda: iter(["hi", "/retry", "/retry"]))
+    conversation.converse([bot], False, print, print)
     replies = capsys.readouterr().out.splitlines()[-3:]
     assert bot.turns == ["hi", replies[-1]]  # one exchange, the last answer
 
@@ -187,10 +187,10 @@ def test_a_bad_option_fails_with_one_clear_line(runs):
 
 def test_load_bots_rejects_other_sections_and_unknown_devices(runs):
     with pytest.raises(ConfigError, match="decoding settings"):
-        chat.load_bots([str(runs["gru"])], "cpu", ["model.d_model=8"])
+        conversation.load_bots([str(runs["gru"])], "cpu", ["model.d_model=8"])
     for device in ("nonsense", "cuda:7" if not torch.cuda.is_available() else "nonsense"):
         with pytest.raises(UserError, match="--device"):
-            chat.load_bots([str(runs["gru"])], device, [])
+            conversation.load_bots([str(runs["gru"])], device, [])
 
 
 
@@ -198,7 +198,7 @@ def test_load_bots_rejects_other_sections_and_unknown_devices(runs):
 
 def test_the_chat_path_imports_no_training_or_plotting_libraries():
     code = (
-        "import sys, seq2seq.chat; "
+        "import sys, seq2seq.conversation; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'tensorboard', 'sacrebleu', 'matplotlib'}))"
     )
@@ -210,73 +210,75 @@ def test_the_chat_path_imports_no_training_or_plotting_libraries():
 
 
 @pytest.fixture
-def bots(runs) -> dict[str, chat.Bot]:
-    loaded = chat.load_bots([str(runs[name]) for name in ("gru", "context")], "cpu", [])
+def bots(runs) -> dict[str, conversation.Bot]:
+    loaded = conversation.load_bots([str(runs[name]) for name in ("gru", "context")], "cpu", [])
     return dict(zip(("gru", "context"), loaded, strict=True))
 
 
 def test_a_context_model_reads_the_last_turns_including_its_replies(bots):
     bot = bots["context"]
     tokenizer = bot.trained.tokenizer
-    first = chat.answer(bot, "hello", print)
+    first = conversation.answer(bot, "hello", print)
     assert bot.turns == ["hello", first]
-    assert chat.encode_input(bot, "and you?", print) == tokenizer.encode_context(
+    assert conversation.encode_input(bot, "and you?", print) == tokenizer.encode_context(
         ["hello", first, "and you?"]
     )
     for text in ("one", "two", "three"):
-        chat.answer(bot, text, print)
+        conversation.answer(bot, text, print)
     assert len(bot.turns) == 6  # 2 * context_turns: older turns are never read again
-    assert chat.encode_input(bot, "four", print) == tokenizer.encode_context(
+    assert conversation.encode_input(bot, "four", print) == tokenizer.encode_context(
         [*bot.turns[-2:], "four"]
     )
 
 
 def test_a_model_without_context_reads_only_the_line(bots):
     bot = bots["gru"]
-    chat.answer(bot, "hello", print)
-    assert chat.encode_input(bot, "and you?", print) == bot.trained.tokenizer.encode("and you?")
+    conversation.answer(bot, "hello", print)
+    encoded = conversation.encode_input(bot, "and you?", print)
+    assert encoded == bot.trained.tokenizer.encode("and you?")
 
 
 def test_long_inputs_drop_old_turns_first_then_keep_the_last_tokens(bots):
     bot, notes = bots["context"], []
     bot.turns = [" ".join(["an old turn"] * 30), "a reply"]
-    ids = chat.encode_input(bot, "short", notes.append)
+    ids = conversation.encode_input(bot, "short", notes.append)
     assert ids == bot.trained.tokenizer.encode_context(["a reply", "short"]) and not notes
     long_line = " ".join(["river"] * 100)
-    ids = chat.encode_input(bot, long_line, notes.append)
+    ids = conversation.encode_input(bot, long_line, notes.append)
     assert ids == bot.trained.tokenizer.encode(long_line)[-64:]
     assert len(notes) == 1 and "data.max_src_len" in notes[0]
 
 
 def test_set_accepts_fields_shorthands_and_rejects_bad_values():
     decode = DecodeConfig()
-    beam = chat.parse_settings(decode, ["beam=5"])
+    beam = conversation.parse_settings(decode, ["beam=5"])
     assert (beam.strategy, beam.beam_size) == ("beam", 5)
-    sampled = chat.parse_settings(beam, ["sample", "temperature=0.7", "decode.top_k=40"])
+    sampled = conversation.parse_settings(beam, ["sample", "temperature=0.7", "decode.top_k=40"])
     assert (sampled.strategy, sampled.temperature, sampled.top_k) == ("sample", 0.7, 40)
     for bad in (["temperature=0"], ["colour=blue"], ["top_k=many"], ["fast"]):
         with pytest.raises(ConfigError):
-            chat.parse_settings(decode, bad)
-    assert chat.override_decode(decode, ["decode.beam=3"]).beam_size == 3
+            conversation.parse_settings(decode, bad)
+    assert conversation.override_decode(decode, ["decode.beam=3"]).beam_size == 3
 
 
 def test_set_reads_scientific_notation():
-    sampled = chat.parse_settings(DecodeConfig(), ["sample", "temperature=7e-1", "top_p=9E-1"])
+    settings = ["sample", "temperature=7e-1", "top_p=9E-1"]
+    sampled = conversation.parse_settings(DecodeConfig(), settings)
     assert (sampled.temperature, sampled.top_p) == (0.7, 0.9)
-    assert chat.override_decode(DecodeConfig(), ["decode.max_len=1e2"]).max_len == 100
+    assert conversation.override_decode(DecodeConfig(), ["decode.max_len=1e2"]).max_len == 100
 
 
 def test_commands(bots):
     bot, said = bots["gru"], []
     bot.turns = ["hi", "hello"]
-    assert chat.run_command("/set strategy=beam,beam_size=3", [bot], said.append)
+    assert conversation.run_command("/set strategy=beam,beam_size=3", [bot], said.append)
     assert (bot.decode.strategy, bot.decode.beam_size) == ("beam", 3)
-    assert chat.run_command("/set temperature=-1", [bot], said.append)
+    assert conversation.run_command("/set temperature=-1", [bot], said.append)
     assert said[-1].startswith("error: config: decode.temperature") and bot.decode.beam_size == 3
-    assert chat.run_command("/reset", [bot], said.append) and bot.turns == []
-    assert chat.run_command("/frobnicate", [bot], said.append) and "/help" in said[-1]
-    assert chat.run_command("/help", [bot], said.append) and "/quit" in said[-1]
-    assert not chat.run_command("/quit", [bot], said.append)
+    assert conversation.run_command("/reset", [bot], said.append) and bot.turns == []
+    assert conversation.run_command("/frobnicate", [bot], said.append) and "/help" in said[-1]
+    assert conversation.run_command("/help", [bot], said.append) and "/quit" in said[-1]
+    assert not conversation.run_command("/quit", [bot], said.append)
 
 
 def test_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch):
@@ -285,15 +287,15 @@ def test_a_model_error_loses_one_reply_not_the_chat(bots, monkeypatch):
     def fail(*args, **kwargs):
         raise UserError("too long for model.max_len")
 
-    monkeypatch.setattr(chat, "generate", fail)
-    assert chat.answer_safely(bot, "hello", notes.append) == ""
+    monkeypatch.setattr(conversation, "generate", fail)
+    assert conversation.answer_safely(bot, "hello", notes.append) == ""
     assert "model.max_len" in notes[0]
 
 
 def test_ctrl_c_cancels_the_whole_turn_of_every_model(bots, monkeypatch):
     first, second, notes = bots["gru"], bots["context"], []
     first.turns, second.turns = ["hi", "hello"], ["a", "b"]
-    real, calls = chat.generate, []
+    real, calls = conversation.generate, []
 
     def interrupted_second(*args, **kwargs):  # the first model answers, Ctrl-C in the second
         calls.append(1)
@@ -301,8 +303,8 @@ def test_ctrl_c_cancels_the_whole_turn_of_every_model(bots, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(chat, "generate", interrupted_second)
-    assert chat.answer_turn([first, second], "how are you?", notes.append) is None
+    monkeypatch.setattr(conversation, "generate", interrupted_second)
+    assert conversation.answer_turn([first, second], "how are you?", notes.append) is None
     assert first.turns == ["hi", "hello"] and second.turns == ["a", "b"]  # no trace left
     assert notes == ["turn cancelled"]
 
@@ -310,10 +312,10 @@ def test_ctrl_c_cancels_the_whole_turn_of_every_model(bots, monkeypatch):
 def test_labels_name_the_run_the_model_and_a_non_best_checkpoint(bots):
     assert bots["gru"].label == "gru"
     trained = bots["context"].trained
-    assert chat.label_of(trained) == "gru-context"
+    assert conversation.label_of(trained) == "gru-context"
     trained.run_dir = Path("runs/20261122-0101")
     trained.path = trained.run_dir / "last.pt"
-    assert chat.label_of(trained) == "20261122-0101 gru last"
+    assert conversation.label_of(trained) == "20261122-0101 gru last"
 
 
 # --- interactive mode, on a pseudo-terminal ----------------------------------------------------
