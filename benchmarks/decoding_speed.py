@@ -26,7 +26,8 @@ from torch import Tensor
 
 from benchmarks.harness import Figure, throughput_figure, time_in_turns
 from benchmarks.workload import Settings, Vocabulary, decoding_sources, examples
-from seq2seq.decoding import beam_search, greedy
+from seq2seq.config import DecodeConfig
+from seq2seq.decoding import Decoding, generate
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
 
@@ -56,15 +57,20 @@ def greedy_recomputed(
 def greedy_cached(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary, new_tokens: int
 ) -> list[list[int]]:
-    return greedy(model, src, src_mask, bos_id=vocab.bos_id, eos_id=vocab.eos_id,
-                  max_len=new_tokens, min_len=new_tokens).tokens
+    return generate(model, src, src_mask, fixed_length("greedy", vocab, new_tokens)).tokens
 
 
 def beam(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary, new_tokens: int
 ) -> list[list[int]]:
-    return beam_search(model, src, src_mask, bos_id=vocab.bos_id, eos_id=vocab.eos_id,
-                       max_len=new_tokens, min_len=new_tokens, beam_size=BEAM_SIZE).tokens
+    return generate(model, src, src_mask, fixed_length("beam", vocab, new_tokens)).tokens
+
+
+def fixed_length(strategy: str, vocab: Vocabulary, new_tokens: int) -> Decoding:
+    """Exactly `new_tokens` new tokens (eos forbidden until then), beams of `BEAM_SIZE`."""
+    config = DecodeConfig(strategy=strategy, max_len=new_tokens, min_len=new_tokens,
+                          beam_size=BEAM_SIZE)
+    return Decoding.of(config, vocab)
 
 
 def run(settings: Settings) -> list[Figure]:

@@ -18,6 +18,7 @@ import torch
 
 from seq2seq.checkpoint import load_trained
 from seq2seq.data import prepare_data, resolve_corpus
+from seq2seq.decoding import Decoding
 from seq2seq.device import Precision, set_threads
 from seq2seq.errors import run_cli
 from seq2seq.training.data import TrainingData
@@ -32,6 +33,7 @@ def validation_cost(run: str, corpus: str | None, repeats: int) -> tuple[float, 
     prepared = prepare_data(config.data, resolve_corpus(corpus))
     data = TrainingData(prepared, config, Distributed(), pin_memory=False)
     precision = Precision("fp32", torch.device("cpu"))
+    decoding = Decoding.plain_greedy(config.decode.max_len, prepared.tokenizer)
     loss_seconds, diversity_seconds = [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -39,7 +41,7 @@ def validation_cost(run: str, corpus: str | None, repeats: int) -> tuple[float, 
         loss_seconds.append(time.perf_counter() - start)
         start = time.perf_counter()
         diversity_replies(trained.model, data.diversity_batches, prepared.tokenizer,
-                          config.decode.max_len, precision)
+                          decoding, precision)
         diversity_seconds.append(time.perf_counter() - start)
     return statistics.median(loss_seconds), statistics.median(diversity_seconds)
 

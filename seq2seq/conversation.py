@@ -44,7 +44,7 @@ import torch
 
 from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
-from seq2seq.decoding import generate, token_scores
+from seq2seq.decoding import Decoding, generate, token_scores
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
 from seq2seq.runs import BEST, find_latest_run
@@ -209,24 +209,17 @@ def answer(bot: Bot, text: str, notify: Notify) -> str:
         return ""
     trained = bot.trained
     src = torch.tensor([ids], device=trained.model.device)  # (1, S)
+    src_mask = torch.ones_like(src, dtype=torch.bool)
+    decoding = Decoding.of(bot.decode, trained.tokenizer)
     result = generate(
-        trained.model,
-        src,
-        torch.ones_like(src, dtype=torch.bool),
-        bot.decode,
-        bos_id=trained.tokenizer.bos_id,
-        eos_id=trained.tokenizer.eos_id,
-        generator=bot.generator,
-        nbest=bot.nbest,
+        trained.model, src, src_mask, decoding, generator=bot.generator, nbest=bot.nbest
     )
     reply = one_line(trained.tokenizer.decode(result.tokens[0]))
     bot.alternatives = []
     if result.nbest:
         best = result.nbest[0]
         positional = token_scores(
-            trained.model, src, torch.ones_like(src, dtype=torch.bool),
-            [tokens for tokens, _ in best], bot.decode,
-            bos_id=trained.tokenizer.bos_id, eos_id=trained.tokenizer.eos_id,
+            trained.model, src, src_mask, [tokens for tokens, _ in best], decoding
         )
         bot.alternatives = [
             (one_line(trained.tokenizer.decode(tokens)), score, scores)

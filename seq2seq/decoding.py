@@ -3,8 +3,9 @@
 Every strategy uses only the model interface (`encode`, `decode_step`, `reorder_state`), as
 fairseq's `search.py` and OpenNMT-py's `DecodeStrategy` keep decoding apart from the models:
 
-    result = generate(model, src, src_mask, config.decode, bos_id=tok.bos_id, eos_id=tok.eos_id)
-    replies = [tok.decode(ids) for ids in result.tokens]
+    decoding = Decoding.of(config.decode, tokenizer)      # once: the settings as one value
+    result = generate(model, src, src_mask, decoding)      # the one door: decode.strategy picks
+    replies = [tokenizer.decode(ids) for ids in result.tokens]
 
 Three logits processors are shared by all strategies and applied before the log-softmax:
     - repetition penalty (CTRL, Keskar et al., 2019): a positive logit of an already generated
@@ -58,64 +59,62 @@ class DecodeResult:
     nbest: list[list[tuple[list[int], float]]] | None = None
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """The decoding settings as one value: a `DecodeConfig` (the strategy, its knobs and the
+    shared processors' settings) with the tokenizer's special ids. Built once, with
+    `Decoding.of(config.decode, tokenizer)`, and handed to every strategy."""
+
+    config: DecodeConfig
+    bos_id: int
+    eos_id: int
+    pad_id: int
+
+    @classmethod
+    def of(cls, config: DecodeConfig, tokenizer: Any) -> Decoding:
+        """`tokenizer`: anything with `bos_id`, `eos_id` and `pad_id` (a `Tokenizer`)."""
+        return cls(config, tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+
+    @classmethod
+    def plain_greedy(cls, max_len: int, tokenizer: Any) -> Decoding:
+        """Greedy search of at most `max_len` new tokens without any processor: the decoding of
+        validation's diversity replies and of the comparison, whatever `decode` says."""
+        return cls.of(DecodeConfig(strategy="greedy", max_len=max_len), tokenizer)
+
+
 def generate(
     model: Seq2SeqModel,
     src: Tensor,
     src_mask: Tensor,
-    config: DecodeConfig,
+    decoding: Decoding,
     *,
-    bos_id: int,
-    eos_id: int,
     generator: torch.Generator | None = None,
     need_attention: bool = False,
     nbest: int = 1,
 ) -> DecodeResult:
-    """Decode a batch with the strategy and settings of a `DecodeConfig`.
+    """Decode a batch with the strategy its `decoding.config.strategy` names: the one door
+    that the chat, validation, comparison and benchmarks all use.
 
     Args:
         model: any `Seq2SeqModel`.
         src: (B, S) source ids, right-padded; src_mask: (B, S) bool, True on real tokens.
-        config: `config.strategy` picks greedy, beam or sample; its other fields are passed on
-            (those a strategy does not use are ignored).
-        bos_id, eos_id: the tokenizer's ids.
+        decoding: the settings (those a strategy does not use are ignored).
         generator: random numbers for sampling (None: torch's global generator).
         need_attention: also return the cross-attention of every generated token.
         nbest: with beam search, also return the `nbest` best hypotheses (ignored otherwise).
     """
-    common = dict(
-        bos_id=bos_id,
-        eos_id=eos_id,
-        max_len=config.max_len,
-        min_len=config.min_len,
-        repetition_penalty=config.repetition_penalty,
-        no_repeat_ngram=config.no_repeat_ngram,
-        need_attention=need_attention,
-    )
-    if config.strategy == "greedy":
-        return greedy(model, src, src_mask, **common)
-    if config.strategy == "beam":
+    strategy = decoding.config.strategy
+    if strategy == "greedy":
+        return greedy(model, src, src_mask, decoding, need_attention=need_attention)
+    if strategy == "beam":
         return beam_search(
-            model, src, src_mask, beam_size=config.beam_size,
-            length_penalty=config.length_penalty, nbest=nbest, **common,
+            model, src, src_mask, decoding, nbest=nbest, need_attention=need_attention
         )
-    if config.strategy == "sample":
+    if strategy == "sample":
         return sample(
-            model, src, src_mask, temperature=config.temperature, top_k=config.top_k,
-            top_p=config.top_p, generator=generator, **common,
+            model, src, src_mask, decoding, generator=generator, need_attention=need_attention
         )
-    raise ConfigError(f"decode.strategy: {config.strategy!r} is not one of {', '.join(STRATEGIES)}")
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What every strategy enforces at each step: the special tokens and the processors."""
-
-    bos_id: int
-    eos_id: int
-    pad_id: int
-    min_len: int
-    repetition_penalty: float
-    no_repeat_ngram: int
+    raise ConfigError(f"decode.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
 
 
 # --- logits processors shared by every strategy ---------------------------------------------
@@ -170,7 +169,7 @@ def forbid_tokens(logits: Tensor, token_ids: list[int]) -> Tensor:
 
 
 def next_log_probs(
-    logits: Tensor, history: Tensor, rules: Rules, temperature: float = 1.0
+    logits: Tensor, history: Tensor, decoding: Decoding, temperature: float = 1.0
 ) -> Tensor:
     """Apply the shared processors and the temperature, then normalise.
 
@@ -182,14 +181,15 @@ def next_log_probs(
         (N, V) log-probabilities. A row whose every token is forbidden (possible with strict
         n-gram blocking on a tiny vocabulary) gets eos, so decoding always ends.
     """
-    logits = penalize_repetition(logits.float(), history, rules.repetition_penalty)
-    logits = block_repeated_ngrams(logits, history, rules.no_repeat_ngram)
-    forbidden = [rules.bos_id, rules.pad_id]
-    if history.size(1) < rules.min_len:
-        forbidden.append(rules.eos_id)
+    config = decoding.config
+    logits = penalize_repetition(logits.float(), history, config.repetition_penalty)
+    logits = block_repeated_ngrams(logits, history, config.no_repeat_ngram)
+    forbidden = [decoding.bos_id, decoding.pad_id]
+    if history.size(1) < config.min_len:
+        forbidden.append(decoding.eos_id)
     logits = forbid_tokens(logits, forbidden)
     dead = torch.isinf(logits).all(-1)  # (N,)
-    logits[:, rules.eos_id] = torch.where(dead, 0.0, logits[:, rules.eos_id])
+    logits[:, decoding.eos_id] = torch.where(dead, 0.0, logits[:, decoding.eos_id])
     return torch.log_softmax(logits / temperature, dim=-1)
 
 
@@ -203,13 +203,8 @@ def greedy(
     model: Seq2SeqModel,
     src: Tensor,
     src_mask: Tensor,
+    decoding: Decoding,
     *,
-    bos_id: int,
-    eos_id: int,
-    max_len: int,
-    min_len: int = 0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram: int = 0,
     need_attention: bool = False,
 ) -> DecodeResult:
     """The most probable token at every step, for a batch at once.
@@ -217,9 +212,9 @@ def greedy(
     Args:
         model: any `Seq2SeqModel`.
         src: (B, S) source ids, right-padded; src_mask: (B, S) bool, True on real tokens.
-        bos_id, eos_id: the tokenizer's ids.
-        max_len: new tokens at most (eos included); each row stops at its own eos.
-        min_len, repetition_penalty, no_repeat_ngram: see the module docstring.
+        decoding: the settings; `config.max_len` new tokens at most (eos included), each row
+            stopping at its own eos; min_len, repetition_penalty, no_repeat_ngram: see the
+            module docstring.
         need_attention: also return each step's cross-attention.
     """
 
@@ -227,49 +222,42 @@ def greedy(
         scores, tokens = log_probs.max(-1)
         return tokens, scores
 
-    rules = Rules(bos_id, eos_id, model.pad_id, min_len, repetition_penalty, no_repeat_ngram)
-    return decode_one_path(model, src, src_mask, choose, rules, max_len, 1.0, need_attention)
+    return decode_one_path(model, src, src_mask, choose, decoding, 1.0, need_attention)
 
 
 def sample(
     model: Seq2SeqModel,
     src: Tensor,
     src_mask: Tensor,
+    decoding: Decoding,
     *,
-    bos_id: int,
-    eos_id: int,
-    max_len: int,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    min_len: int = 0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram: int = 0,
     generator: torch.Generator | None = None,
     need_attention: bool = False,
 ) -> DecodeResult:
     """Ancestral sampling with temperature, top-k (Fan et al., 2018) and nucleus (top-p,
     Holtzman et al., 2020) filtering.
 
-    Arguments as for `greedy`, plus:
-        temperature: > 0; divides the logits (below 1 sharpens, above 1 flattens).
-        top_k: sample among the k most probable tokens only (0: all).
+    Arguments as for `greedy`, where `decoding.config` also gives
+        temperature: > 0; divides the logits (below 1 sharpens, above 1 flattens);
+        top_k: sample among the k most probable tokens only (0: all);
         top_p: sample among the smallest set of most probable tokens whose probability
-            reaches top_p (1.0: all).
-        generator: a seeded `torch.Generator` (on the model's device) for reproducible replies.
+            reaches top_p (1.0: all);
+    and generator: a seeded `torch.Generator` (on the model's device) for reproducible replies.
 
     Scores are log-probabilities under the distribution each token was drawn from (after
     temperature and filtering).
     """
+    config = decoding.config
 
     def choose(log_probs: Tensor) -> tuple[Tensor, Tensor]:
-        log_probs = torch.log_softmax(filter_top_k_top_p(log_probs, top_k, top_p), dim=-1)
+        log_probs = torch.log_softmax(
+            filter_top_k_top_p(log_probs, config.top_k, config.top_p), dim=-1
+        )
         tokens = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)
         return tokens, log_probs.gather(1, tokens[:, None]).squeeze(1)
 
-    rules = Rules(bos_id, eos_id, model.pad_id, min_len, repetition_penalty, no_repeat_ngram)
     return decode_one_path(
-        model, src, src_mask, choose, rules, max_len, temperature, need_attention
+        model, src, src_mask, choose, decoding, config.temperature, need_attention
     )
 
 
@@ -295,8 +283,7 @@ def decode_one_path(
     src: Tensor,
     src_mask: Tensor,
     choose: Chooser,
-    rules: Rules,
-    max_len: int,
+    decoding: Decoding,
     temperature: float,
     need_attention: bool,
 ) -> DecodeResult:
@@ -305,26 +292,26 @@ def decode_one_path(
     with eval_mode(model), torch.inference_mode():
         batch_size = src.size(0)
         memory = model.encode(src, src_mask)
-        tokens = torch.full((batch_size,), rules.bos_id, dtype=torch.long, device=src.device)
+        tokens = torch.full((batch_size,), decoding.bos_id, dtype=torch.long, device=src.device)
         history = tokens.new_empty((batch_size, 0))  # (B, t) generated tokens
         scores = torch.zeros(batch_size, device=src.device)
         finished = torch.zeros(batch_size, dtype=torch.bool, device=src.device)
         state, attention = None, []
-        for _ in range(max_len):
+        for _ in range(decoding.config.max_len):
             logits, state = model.decode_step(tokens, memory, state, need_attention)
-            log_probs = next_log_probs(logits, history, rules, temperature)
+            log_probs = next_log_probs(logits, history, decoding, temperature)
             tokens, token_scores = choose(log_probs)
             # a finished row keeps emitting eos, which adds nothing and is cut off below
-            tokens = tokens.masked_fill(finished, rules.eos_id)
+            tokens = tokens.masked_fill(finished, decoding.eos_id)
             scores += token_scores.masked_fill(finished, 0.0)
             history = torch.cat([history, tokens[:, None]], dim=1)
             if need_attention:
                 attention.append(state.cross_attention)  # (B, H, S)
-            finished |= tokens == rules.eos_id
+            finished |= tokens == decoding.eos_id
             if finished.all():
                 break
         steps = torch.stack(attention, dim=1) if need_attention else None  # (B, T, H, S)
-        return make_result(history, scores, steps, src_mask, rules.eos_id)
+        return make_result(history, scores, steps, src_mask, decoding.eos_id)
 
 
 def make_result(
@@ -365,17 +352,10 @@ def beam_search(
     model: Seq2SeqModel,
     src: Tensor,
     src_mask: Tensor,
+    decoding: Decoding,
     *,
-    bos_id: int,
-    eos_id: int,
-    max_len: int,
-    beam_size: int = 5,
-    length_penalty: float = 1.0,
-    min_len: int = 0,
-    repetition_penalty: float = 1.0,
-    no_repeat_ngram: int = 0,
-    need_attention: bool = False,
     nbest: int = 1,
+    need_attention: bool = False,
 ) -> DecodeResult:
     """Beam search keeping `beam_size` unfinished hypotheses per source, as fairseq does.
 
@@ -389,58 +369,43 @@ def beam_search(
     live hypothesis can end above `its score / max_len ** length_penalty`. Hypotheses still
     alive after `max_len` steps compete as if finished there. A beam of one is greedy search.
 
-    Arguments as for `greedy`, plus `beam_size` (>= 1) and `length_penalty` (>= 0); with
-    `nbest` > 1 every finished candidate is kept, the search runs until the `nbest`-th best
-    of each source cannot be beaten, and `DecodeResult.nbest` lists them.
+    Arguments as for `greedy`, where `decoding.config` also gives `beam_size` (>= 1) and
+    `length_penalty` (>= 0); with `nbest` > 1 every finished candidate is kept, the search runs
+    until the `nbest`-th best of each source cannot be beaten, and `DecodeResult.nbest` lists
+    them. `Beams` keeps the hypotheses' books; this function is the loop.
     """
-    rules = Rules(bos_id, eos_id, model.pad_id, min_len, repetition_penalty, no_repeat_ngram)
     finished = Finished(src.size(0)) if nbest > 1 else None
     with eval_mode(model), torch.inference_mode():
-        beams = Beams(model.encode(src, src_mask), src.size(0), beam_size, max_len, rules)
-        for step in range(max_len):
+        beams = Beams(model.encode(src, src_mask), src.size(0), decoding)
+        for step in range(decoding.config.max_len):
             logits, beams.state = model.decode_step(
                 beams.tokens, beams.memory, beams.state, need_attention
             )
-            log_probs = next_log_probs(logits, beams.history, rules)
-            total = beams.scores.view(-1, 1) + log_probs  # (B * K, V)
-            vocab_size = total.size(1)
-            scores, flat = total.view(-1, beam_size * vocab_size).topk(2 * beam_size, dim=-1)
-            beam, tokens = flat // vocab_size, flat % vocab_size  # (B, 2K) each
-            ends = (tokens == eos_id) & torch.isfinite(scores)
-            ends[:, beam_size:] = False  # only an eos among the K best finishes a hypothesis
-            ends &= ~beams.done[:, None]
-            candidates = torch.where(ends, scores / (step + 1) ** length_penalty, NEG_INF)
-            beams.keep_best_finished(candidates, beam)
+            log_probs = next_log_probs(logits, beams.history, decoding)
+            scores, beam, tokens = beams.rank(log_probs)  # (B, 2K) each
+            candidates = beams.finish(scores, beam, tokens, step)
             if finished is not None:
                 finished.add(beams.history, candidates, beam, beams.first_rows)
-            beams.finished += ends.sum(-1)
             if need_attention:
                 beams.record_attention(beams.state.cross_attention)
-            # at most K of the 2K are eos, so K other extensions always remain
-            scores = scores.masked_fill(tokens == eos_id, NEG_INF)
             beams.advance(model, scores, beam, tokens)
-            live = beams.scores.max(-1).values  # (B,)
             # with an n-best list, the n-th best finished hypothesis must be safe, not the best
             kept = beams.best_scores if finished is None else finished.nth_best(nbest).to(
-                live.device
+                beams.scores.device
             )
-            ahead = kept >= live / (step + 1) ** length_penalty
-            unbeatable = kept >= live / max_len**length_penalty
-            beams.done |= ((beams.finished >= beam_size) & ahead) | unbeatable
-            if beams.done.all():
+            if beams.settle(kept, step):
                 break
         else:
-            last = beams.scores.masked_fill(beams.done[:, None], NEG_INF)
-            beams.keep_best_finished(last / max_len**length_penalty, beams.own_rows)
+            last = beams.finish_at_max_len()
             if finished is not None:
-                finished.add(beams.history, last / max_len**length_penalty, beams.own_rows,
-                              beams.first_rows)
+                finished.add(beams.history, last, beams.own_rows, beams.first_rows)
         attention = beams.best_attention if need_attention else None
-        result = make_result(beams.best_history, beams.best_scores, attention, src_mask, eos_id)
+        result = make_result(
+            beams.best_history, beams.best_scores, attention, src_mask, decoding.eos_id
+        )
         if finished is not None:
             result.nbest = finished.best(nbest)
         return result
-
 
 
 def token_scores(
@@ -448,18 +413,15 @@ def token_scores(
     src: Tensor,
     src_mask: Tensor,
     hypotheses: list[list[int]],
-    config: DecodeConfig,
-    *,
-    bos_id: int,
-    eos_id: int,
+    decoding: Decoding,
 ) -> list[list[float]]:
     """Each token's log-probability in replies to one source, as beam search scored it.
 
     fairseq-interactive's positional scores (its P lines): the hypotheses are fed back one
     token at a time through `decode_step`, under the same processors (repetition penalty,
     n-gram blocking, minimum length) and without temperature, as `beam_search` does. A reply
-    shorter than `config.max_len` ended with eos, whose score comes last; their sum is the
-    reply's log-probability before the length penalty.
+    shorter than `decoding.config.max_len` ended with eos, whose score comes last; their sum is
+    the reply's log-probability before the length penalty.
 
     Args:
         src: (1, S) one source; src_mask: (1, S).
@@ -471,27 +433,27 @@ def token_scores(
     """
     if not hypotheses:
         return []
-    rules = Rules(bos_id, eos_id, model.pad_id, config.min_len, config.repetition_penalty,
-                  config.no_repeat_ngram)
-    lengths = [len(tokens) + (len(tokens) < config.max_len) for tokens in hypotheses]
+    max_len = decoding.config.max_len
+    lengths = [len(tokens) + (len(tokens) < max_len) for tokens in hypotheses]
     steps = max(lengths)
     # each row: its tokens, then eos repeated (scores past a row's end are cut off below)
-    fed = torch.full((len(hypotheses), steps), eos_id, device=src.device)
+    fed = torch.full((len(hypotheses), steps), decoding.eos_id, device=src.device)
     for row, tokens in enumerate(hypotheses):
         fed[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
     with eval_mode(model), torch.inference_mode():
         memory = model.encode(src, src_mask).index_select(
             torch.zeros(len(hypotheses), dtype=torch.long, device=src.device)
         )
-        tokens = torch.full((len(hypotheses),), bos_id, device=src.device)
+        tokens = torch.full((len(hypotheses),), decoding.bos_id, device=src.device)
         state, scores = None, []
         for step in range(steps):
             logits, state = model.decode_step(tokens, memory, state, False)
-            log_probs = next_log_probs(logits, fed[:, :step], rules)
+            log_probs = next_log_probs(logits, fed[:, :step], decoding)
             tokens = fed[:, step]
             scores.append(log_probs.gather(1, tokens[:, None]).squeeze(1))
         table = torch.stack(scores, dim=1).tolist()  # (N, steps)
     return [row[:length] for row, length in zip(table, lengths, strict=True)]
+
 
 class Finished:
     """Every finished hypothesis of each of B sources with its score, for n-best lists."""
@@ -525,11 +487,12 @@ class Beams:
     """The live hypotheses of B sources with K beams each, flattened to B * K rows, and the
     best finished hypothesis of each source."""
 
-    def __init__(
-        self, memory: Memory, batch_size: int, beam_size: int, max_len: int, rules: Rules
-    ) -> None:
+    def __init__(self, memory: Memory, batch_size: int, decoding: Decoding) -> None:
         device = memory.states.device
-        self.beam_size = beam_size
+        beam_size, max_len = decoding.config.beam_size, decoding.config.max_len
+        self.beam_size, self.max_len = beam_size, max_len
+        self.length_penalty = decoding.config.length_penalty
+        self.eos_id = decoding.eos_id
         self.first_rows = torch.arange(batch_size, device=device) * beam_size  # (B,)
         # each live hypothesis' own beam index, to finish all of them at max_len: (B, K)
         self.own_rows = torch.arange(beam_size, device=device).expand(batch_size, -1)
@@ -537,16 +500,56 @@ class Beams:
         sources = torch.arange(batch_size, device=device).repeat_interleave(beam_size)
         self.memory = memory.index_select(sources)  # (B * K, S, D)
         self.state: Any = None
-        self.tokens = torch.full((batch_size * beam_size,), rules.bos_id, device=device)
+        self.tokens = torch.full((batch_size * beam_size,), decoding.bos_id, device=device)
         self.history = self.tokens.new_empty((batch_size * beam_size, 0))  # (B * K, t)
         self.scores = torch.full((batch_size, beam_size), NEG_INF, device=device)  # (B, K)
         self.scores[:, 0] = 0.0  # the K beams start identical: only one may expand at first
         self.attention: Tensor | None = None  # (B * K, t, H, S)
-        self.best_history = torch.full((batch_size, max_len), rules.eos_id, device=device)
+        self.best_history = torch.full((batch_size, max_len), decoding.eos_id, device=device)
         self.best_scores = torch.full((batch_size,), NEG_INF, device=device)  # (B,)
         self.best_attention: Tensor | None = None  # (B, max_len, H, S)
         self.finished = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,)
         self.done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
+
+    def rank(self, log_probs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The 2K best extensions of each source's K hypotheses, from the (B * K, V) next-token
+        log-probabilities: their (B, 2K) scores, the beam each extends and the token it adds."""
+        total = self.scores.view(-1, 1) + log_probs  # (B * K, V)
+        vocab_size = total.size(1)
+        scores, flat = total.view(-1, self.beam_size * vocab_size).topk(2 * self.beam_size, dim=-1)
+        return scores, flat // vocab_size, flat % vocab_size
+
+    def finish(self, scores: Tensor, beams: Tensor, tokens: Tensor, step: int) -> Tensor:
+        """Finish the hypotheses whose eos is among the K best extensions of a source not yet
+        done, keep each source's best finished one, and count them.
+
+        Returns:
+            (B, 2K) the finished ones' length-penalised scores, -inf elsewhere.
+        """
+        ends = (tokens == self.eos_id) & torch.isfinite(scores)
+        ends[:, self.beam_size :] = False  # only an eos among the K best finishes a hypothesis
+        ends &= ~self.done[:, None]
+        candidates = torch.where(ends, scores / (step + 1) ** self.length_penalty, NEG_INF)
+        self.keep_best_finished(candidates, beams)
+        self.finished += ends.sum(-1)
+        return candidates
+
+    def settle(self, kept: Tensor, step: int) -> bool:
+        """Mark the sources done whose finished score `kept` (B,) no live hypothesis can beat
+        any more (see `beam_search`); True when every source is done."""
+        live = self.scores.max(-1).values  # (B,)
+        ahead = kept >= live / (step + 1) ** self.length_penalty
+        unbeatable = kept >= live / self.max_len**self.length_penalty
+        self.done |= ((self.finished >= self.beam_size) & ahead) | unbeatable
+        return bool(self.done.all())
+
+    def finish_at_max_len(self) -> Tensor:
+        """After max_len steps the live hypotheses of the sources not done compete as if
+        finished there; returns their (B, K) length-penalised scores (-inf for done sources)."""
+        last = self.scores.masked_fill(self.done[:, None], NEG_INF)
+        last = last / self.max_len**self.length_penalty
+        self.keep_best_finished(last, self.own_rows)
+        return last
 
     def record_attention(self, step_attention: Tensor) -> None:
         """Append the (B * K, H, S) cross-attention of the current step to each hypothesis."""
@@ -580,9 +583,11 @@ class Beams:
         """Keep the K best of each source's (B, 2K) ranked extensions.
 
         Args:
-            scores: (B, 2K) hypothesis score plus next-token log-probability (eos at -inf).
+            scores: (B, 2K) hypothesis score plus next-token log-probability.
             beams, tokens: (B, 2K) the hypothesis each extends and the token it appends.
         """
+        # eos never extends a hypothesis; at most K of the 2K are eos, so K others remain
+        scores = scores.masked_fill(tokens == self.eos_id, NEG_INF)
         scores, order = scores.topk(self.beam_size, dim=-1)  # (B, K)
         beam, tokens = beams.gather(1, order), tokens.gather(1, order)
         rows = (self.first_rows[:, None] + beam).view(-1)  # (B * K,) the parent of each

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from seq2seq.checkpoint import FORMAT, load_checkpoint, load_trained, save_checkpoint
-from seq2seq.decoding import generate
+from seq2seq.decoding import Decoding, generate
 from seq2seq.errors import UserError
 from seq2seq.runs import find_latest_run
 
@@ -124,8 +124,8 @@ def test_load_trained_rebuilds_the_model_from_a_run_folder(tiny_runs, arch: str)
         assert torch.equal(tensor, payload["model"][name])
     ids = trained.tokenizer.encode("Can I borrow your car?")
     src = torch.tensor([ids])
-    result = generate(trained.model, src, src != trained.tokenizer.pad_id, trained.config.decode,
-                      bos_id=trained.tokenizer.bos_id, eos_id=trained.tokenizer.eos_id)
+    decoding = Decoding.of(trained.config.decode, trained.tokenizer)
+    result = generate(trained.model, src, src != trained.tokenizer.pad_id, decoding)
     assert len(result.tokens) == 1
 
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from seq2seq.config import DecodeConfig, load_config
 from seq2seq.decoding import (
     NEG_INF,
+    Decoding,
     beam_search,
     block_repeated_ngrams,
     filter_top_k_top_p,
@@ -92,9 +93,18 @@ def source(*ids: int) -> tuple[Tensor, Tensor]:
     return src, torch.ones_like(src, dtype=torch.bool)
 
 
+def settings(model, **config) -> Decoding:
+    """The decoding settings of `DecodeConfig(**config)` with the stub vocabulary's ids."""
+    return Decoding(DecodeConfig(**config), BOS, EOS, model.pad_id)
+
+
+STRATEGY_ARGUMENTS = ("nbest", "generator", "need_attention")
+
+
 def run(strategy, model, *ids, **kwargs):
     src, mask = source(*ids)
-    return strategy(model, src, mask, bos_id=BOS, eos_id=EOS, **{"max_len": 10, **kwargs})
+    own = {key: kwargs.pop(key) for key in STRATEGY_ARGUMENTS if key in kwargs}
+    return strategy(model, src, mask, settings(model, **{"max_len": 10, **kwargs}), **own)
 
 
 # Greedy takes A (0.6) and ends at A eos: 0.6 * 0.4 = 0.24. B eos is 0.4 * 0.9 = 0.36.
@@ -251,8 +261,9 @@ def test_sampling_never_leaves_the_allowed_set(top_k, top_p, allowed):
     table = {(0, ()): {A: 0.35, B: 0.3, C: 0.2, D: 0.1, EOS: 0.05}}
     src, mask = source(*[0] * 200)
     generator = torch.Generator().manual_seed(0)
-    result = sample(StubModel(table), src, mask, bos_id=BOS, eos_id=EOS, max_len=1,
-                    top_k=top_k, top_p=top_p, generator=generator)
+    model = StubModel(table)
+    result = sample(model, src, mask, settings(model, max_len=1, top_k=top_k, top_p=top_p),
+                    generator=generator)
     first = {tokens[0] if tokens else EOS for tokens in result.tokens}
     assert first == allowed  # every allowed token drawn in 200 tries, nothing else
 
@@ -263,8 +274,8 @@ def test_sampling_is_reproducible_with_a_seeded_generator():
 
     def draw(seed):
         generator = torch.Generator().manual_seed(seed)
-        return sample(StubModel(table), src, mask, bos_id=BOS, eos_id=EOS, max_len=3,
-                      generator=generator).tokens
+        model = StubModel(table)
+        return sample(model, src, mask, settings(model, max_len=3), generator=generator).tokens
 
     assert draw(1) == draw(1) != draw(2)
 
@@ -278,12 +289,12 @@ def test_low_temperature_sampling_is_greedy():
 def test_generate_dispatches_on_the_strategy():
     model = StubModel(TRAP)
     src, mask = source(0)
-    greedy_config = DecodeConfig(max_len=5, length_penalty=0.0)
-    beam_config = DecodeConfig(strategy="beam", beam_size=2, max_len=5, length_penalty=0.0)
-    assert generate(model, src, mask, greedy_config, bos_id=BOS, eos_id=EOS).tokens == [[A]]
-    assert generate(model, src, mask, beam_config, bos_id=BOS, eos_id=EOS).tokens == [[B]]
-    sample_config = DecodeConfig(strategy="sample", top_k=1, max_len=5)
-    assert generate(model, src, mask, sample_config, bos_id=BOS, eos_id=EOS).tokens == [[A]]
+    greedy_config = settings(model, max_len=5, length_penalty=0.0)
+    beam_config = settings(model, strategy="beam", beam_size=2, max_len=5, length_penalty=0.0)
+    assert generate(model, src, mask, greedy_config).tokens == [[A]]
+    assert generate(model, src, mask, beam_config).tokens == [[B]]
+    sample_config = settings(model, strategy="sample", top_k=1, max_len=5)
+    assert generate(model, src, mask, sample_config).tokens == [[A]]
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
@@ -292,9 +303,9 @@ def test_attention_is_trimmed_to_real_source_tokens(strategy):
              (1, ()): {C: 1.0}, (1, (C,)): {EOS: 1.0}}
     src = torch.tensor([[0, 5, 5, 5], [1, 5, PAD, PAD]])
     mask = torch.tensor([[True] * 4, [True, True, False, False]])
-    config = DecodeConfig(strategy=strategy, max_len=6, beam_size=2)
-    result = generate(StubModel(table), src, mask, config, bos_id=BOS, eos_id=EOS,
-                      need_attention=True)
+    model = StubModel(table)
+    config = settings(model, strategy=strategy, max_len=6, beam_size=2)
+    result = generate(model, src, mask, config, need_attention=True)
     assert result.tokens == [[A, B], [C]]
     assert [tuple(a.shape) for a in result.attention] == [(2, HEADS, 4), (1, HEADS, 2)]
     # the stub scales its attention by the step, so rows must come from the right steps
@@ -332,11 +343,11 @@ def padded_sources() -> tuple[Tensor, Tensor]:
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_batched_decoding_equals_one_source_at_a_time(name, strategy):
     model, (src, mask) = tiny_model(name), padded_sources()
-    config = DecodeConfig(strategy=strategy, max_len=12, beam_size=3)
-    batched = generate(model, src, mask, config, bos_id=BOS, eos_id=EOS, need_attention=True)
+    config = settings(model, strategy=strategy, max_len=12, beam_size=3)
+    batched = generate(model, src, mask, config, need_attention=True)
     for i, length in enumerate(mask.sum(-1).tolist()):
         one = generate(model, src[i : i + 1, :length], mask[i : i + 1, :length], config,
-                       bos_id=BOS, eos_id=EOS, need_attention=True)
+                       need_attention=True)
         assert batched.tokens[i] == one.tokens[0]
         assert batched.scores[i] == pytest.approx(one.scores[0], abs=1e-4)
         assert torch.allclose(batched.attention[i], one.attention[0], atol=1e-5)
@@ -371,14 +382,14 @@ def partly_trained(name: str) -> tuple[Seq2SeqModel, Tensor, Tensor]:
 @pytest.mark.parametrize("name", ["tiny-transformer", "tiny-gru"])
 def test_beam_of_one_is_greedy_on_trained_models(name):
     model, src, mask = partly_trained(name)
-    found = greedy(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10)
+    found = greedy(model, src, mask, settings(model, max_len=10))
     assert len({len(tokens) for tokens in found.tokens}) >= 3  # replies end at various steps
     for length_penalty in (0.0, 1.0):
-        beam = beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=1,
-                           length_penalty=length_penalty)
+        beam = beam_search(model, src, mask, settings(model, max_len=10, beam_size=1,
+                                                      length_penalty=length_penalty))
         assert beam.tokens == found.tokens
-    assert beam_search(model, src, mask, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=1,
-                       length_penalty=0.0).scores == pytest.approx(found.scores, abs=1e-4)
+    one_beam = settings(model, max_len=10, beam_size=1, length_penalty=0.0)
+    assert beam_search(model, src, mask, one_beam).scores == pytest.approx(found.scores, abs=1e-4)
 
 
 def exhaustive_best(table, source_id: int, max_len: int, length_penalty: float):
@@ -426,9 +437,9 @@ def test_an_eos_ranked_below_the_beam_finishes_nothing():
 
 def test_token_scores_are_the_stub_probabilities_eos_last():
     src, mask = source(0)
-    config = DecodeConfig(strategy="beam", max_len=2, beam_size=2)
-    scores = token_scores(StubModel(TRAP), src, mask, [[A], [B], [A, C]], config,
-                          bos_id=BOS, eos_id=EOS)
+    model = StubModel(TRAP)
+    config = settings(model, strategy="beam", max_len=2, beam_size=2)
+    scores = token_scores(model, src, mask, [[A], [B], [A, C]], config)
     assert scores[0] == pytest.approx([math.log(0.6), math.log(0.4)])
     assert scores[1] == pytest.approx([math.log(0.4), math.log(0.9)])
     assert scores[2] == pytest.approx([math.log(0.6), math.log(0.3)])  # cut at max_len: no eos
@@ -439,17 +450,15 @@ def test_token_scores_add_up_to_the_n_best_scores(name):
     """Each hypothesis' positional scores, summed and length-penalised, are its beam score,
     with the repetition penalty and n-gram blocking on (they change the scores)."""
     model, src, mask = partly_trained(name)
-    config = DecodeConfig(strategy="beam", max_len=6, beam_size=4, length_penalty=1.0,
-                          repetition_penalty=1.3, no_repeat_ngram=2)
+    config = settings(model, strategy="beam", max_len=6, beam_size=4, length_penalty=1.0,
+                      repetition_penalty=1.3, no_repeat_ngram=2)
     lengths = set()
     for row in range(4):
-        result = beam_search(model, src[row : row + 1, :], mask[row : row + 1, :], bos_id=BOS,
-                             eos_id=EOS, max_len=6, beam_size=4, length_penalty=1.0,
-                             repetition_penalty=1.3, no_repeat_ngram=2, nbest=4)
+        result = beam_search(model, src[row : row + 1, :], mask[row : row + 1, :], config,
+                             nbest=4)
         hypotheses = result.nbest[0]
         scores = token_scores(model, src[row : row + 1], mask[row : row + 1],
-                              [tokens for tokens, _ in hypotheses], config, bos_id=BOS,
-                              eos_id=EOS)
+                              [tokens for tokens, _ in hypotheses], config)
         for (tokens, score), positional in zip(hypotheses, scores, strict=True):
             lengths.add(len(positional))
             assert len(positional) == min(len(tokens) + 1, 6)

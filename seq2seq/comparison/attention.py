@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from seq2seq.comparison.scoring import source_batch
-from seq2seq.decoding import greedy
+from seq2seq.decoding import Decoding, generate
 from seq2seq.models import Seq2SeqModel
 from seq2seq.plots import attention_figure, figure_to_array, save_png
 from seq2seq.tokenizer import Tokenizer
@@ -42,7 +42,7 @@ def attention_images(
     src: Sequence[np.ndarray],
     indices: Sequence[int],
     *,
-    max_len: int,
+    decoding: Decoding,
     label: str,
     out_dir: Path,
     per_head: bool = False,
@@ -51,7 +51,7 @@ def attention_images(
 
     Args:
         src: all context id arrays; only `indices` are decoded (as one batch).
-        max_len: new tokens at most per reply.
+        decoding: how the replies are decoded (the comparison's plain greedy).
         label: the run's label, in titles and file names.
         out_dir: where the PNG files go.
         per_head: one map per head besides the mean over heads.
@@ -63,10 +63,7 @@ def attention_images(
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     sources, mask = source_batch([src[i] for i in indices], tokenizer, model.device)
-    result = greedy(
-        model, sources, mask, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-        max_len=max_len, need_attention=True,
-    )
+    result = generate(model, sources, mask, decoding, need_attention=True)
     images = []
     for index, reply, weights in zip(indices, result.tokens, result.attention, strict=True):
         if not reply:

@@ -24,12 +24,13 @@ from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
 from seq2seq.comparison.scoring import (
     TeacherForced,
     eval_batches,
-    greedy_replies,
     teacher_forced,
+    timed_replies,
 )
 from seq2seq.comparison.tensorboard import SAMPLES_FOLDER
 from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
+from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
 from seq2seq.runs import checkpoint_path
@@ -206,14 +207,21 @@ def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examp
     return Examples(src, kept, None, None, f"prompts from {path}")
 
 
+def comparison_decoding(options: Options, first: Trained) -> Decoding:
+    """How every run's replies are decoded: plain greedy, at most --max-len new tokens
+    (default: data.max_tgt_len + 1 of the first run, so that any reference fits, with eos)."""
+    max_len = options.max_len or first.config.data.max_tgt_len + 1
+    return Decoding.plain_greedy(max_len, first.tokenizer)
+
+
 def evaluate_run(
-    run: Trained, label: str, examples: Examples, options: Options, max_len: int
+    run: Trained, label: str, examples: Examples, options: Options, decoding: Decoding
 ) -> tuple[RunResult, list[str], TeacherForced | None]:
     """Every number of one run on the shared examples, its greedy replies (text) and its
     per-example scores (None with --prompts)."""
     tokenizer = run.tokenizer
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
-    replies = greedy_replies(run.model, tokenizer, examples.src, batches, max_len, label)
+    replies = timed_replies(run.model, tokenizer, examples.src, batches, decoding, label)
     texts = [tokenizer.decode(ids) for ids in replies.tokens]
     counts = diversity.reply_counts(texts)
     (distinct_1, unigrams), (distinct_2, bigrams) = (
@@ -250,7 +258,7 @@ def evaluate_run(
 
 def time_more_passes(
     trained: list[Trained], results: list[RunResult], examples: Examples, options: Options,
-    max_len: int,
+    decoding: Decoding,
 ) -> None:
     """Time `options.speed_passes - 1` more greedy passes, the runs taking turns (so a burst
     of other work on the machine does not fall on one run only); replies/s becomes the median
@@ -258,8 +266,8 @@ def time_more_passes(
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
     for _ in range(options.speed_passes - 1):
         for run, result in zip(trained, results, strict=True):
-            replies = greedy_replies(
-                run.model, run.tokenizer, examples.src, batches, max_len, result.label
+            replies = timed_replies(
+                run.model, run.tokenizer, examples.src, batches, decoding, result.label
             )
             result.speed_passes.append(replies.per_second)
     for result in results:
@@ -308,11 +316,11 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     labels = run_labels(trained)
     check_same_tokenizer(trained, labels)
     examples = load_examples(options, trained, labels)
-    max_len = options.max_len or trained[0].config.data.max_tgt_len + 1
-    evaluated = [evaluate_run(run, label, examples, options, max_len)
+    decoding = comparison_decoding(options, trained[0])
+    evaluated = [evaluate_run(run, label, examples, options, decoding)
                  for run, label in zip(trained, labels, strict=True)]
     results, replies, scores = (list(column) for column in zip(*evaluated, strict=True))
-    time_more_passes(trained, results, examples, options, max_len)
+    time_more_passes(trained, results, examples, options, decoding)
     differences = []
     if examples.tgt is not None:
         differences = perplexity_differences(labels, scores, options.seed)
@@ -321,7 +329,7 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     shown = pick_samples(count, len(examples.src), options.seed)
     images = {
         label: attention_images(
-            run.model, run.tokenizer, examples.src, shown[: options.attention], max_len=max_len,
+            run.model, run.tokenizer, examples.src, shown[: options.attention], decoding=decoding,
             label=label, out_dir=out_dir / "attention", per_head=options.attention_heads,
         )
         for run, label in zip(trained, labels, strict=True)
@@ -330,10 +338,12 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         "runs": ", ".join(f"{label} ({run.path})"
                           for run, label in zip(trained, labels, strict=True)),
         "examples": f"{len(examples.src)} ({examples.description})",
-        "decoding": f"greedy, at most {max_len} tokens, batches of {options.batch_size}",
+        "decoding": f"{decoding.config.strategy}, at most {decoding.config.max_len} tokens, "
+        f"batches of {options.batch_size}",
         "device": options.device,
         "threads": torch.get_num_threads(),
-        "speed": f"replies/s is the median of {options.speed_passes} timed greedy passes per "
+        "speed": f"replies/s is the median of {options.speed_passes} timed "
+        f"{decoding.config.strategy} passes per "
         "run, the runs taking turns",
         "seed": options.seed,
     }

@@ -8,6 +8,7 @@ decode config, so every model is compared under the same search).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from seq2seq.batching import collate, make_batches
-from seq2seq.decoding import greedy
+from seq2seq.decoding import Decoding, generate
 from seq2seq.device import synchronize
 from seq2seq.metrics import example_scores
 from seq2seq.models import Seq2SeqModel
@@ -112,33 +113,36 @@ def source_batch(
     return batch.src.to(device), batch.src_mask.to(device)
 
 
-def greedy_replies(
+def timed_replies(
     model: Seq2SeqModel,
     tokenizer: Tokenizer,
     src: Sequence[np.ndarray],
     batches: list[np.ndarray],
-    max_len: int,
+    decoding: Decoding,
     desc: str = "",
 ) -> Replies:
-    """Batched greedy decoding of every source, timed with `time.perf_counter`.
+    """Batched decoding of every source with `decoding` (the comparison's is plain greedy),
+    timed with `time.perf_counter`.
 
     Args:
         src: N context id arrays.
         batches: index arrays covering every example once.
-        max_len: new tokens at most per reply (eos included).
+        decoding: the settings; `decoding.config.max_len` new tokens at most (eos included).
     """
     device = model.device
-    decode = dict(bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=max_len)
     replies: list[list[int]] = [[] for _ in src]
     # One untimed step first: lazy initialisation (kernels, allocator) is not decoding speed.
-    greedy(model, *source_batch([src[batches[0][0]]], tokenizer, device), **{**decode,
-                                                                             "max_len": 1})
+    one_step = dataclasses.replace(
+        decoding, config=dataclasses.replace(decoding.config, max_len=1)
+    )
+    generate(model, *source_batch([src[batches[0][0]]], tokenizer, device), one_step)
     seconds = 0.0
-    for index in tqdm(batches, desc=f"greedy {desc}", disable=None, leave=False):
+    for index in tqdm(batches, desc=f"{decoding.config.strategy} {desc}", disable=None,
+                      leave=False):
         sources, mask = source_batch([src[i] for i in index], tokenizer, device)
         synchronize(device)
         start = time.perf_counter()
-        result = greedy(model, sources, mask, **decode)
+        result = generate(model, sources, mask, decoding)
         synchronize(device)
         seconds += time.perf_counter() - start
         for i, ids in zip(index, result.tokens, strict=True):

@@ -30,6 +30,7 @@ from seq2seq.checkpoint import load_checkpoint, load_trained
 from seq2seq.comparison.pipeline import (
     Options,
     check_same_tokenizer,
+    comparison_decoding,
     evaluate_run,
     load_examples,
     unique_labels,
@@ -104,14 +105,14 @@ def sweep(options: Options) -> list[SweepRun]:
     examples = load_examples(options, first, labels)
     if examples.tgt is None:
         raise UserError("--sweep needs references to score perplexity: drop --prompts")
-    max_len = options.max_len or first[0].config.data.max_tgt_len + 1
+    decoding = comparison_decoding(options, first[0])
     runs = []
     for run_dir, run_paths, label, trained in zip(run_dirs, paths, labels, first, strict=True):
         points = []
         for path in run_paths:
             run = load_trained(path, options.device)
             result, replies, _ = evaluate_run(run, f"{label} step {run.step}", examples,
-                                              options, max_len)
+                                              options, decoding)
             points.append(SweepPoint(
                 step=run.step, loss=result.loss, token_ppl=result.token_ppl,
                 distinct_2=distinct_n(replies, 2), distinct_2_ngrams=result.distinct_2_ngrams,

@@ -48,6 +48,7 @@ from seq2seq.checkpoint import (
 )
 from seq2seq.config import Config
 from seq2seq.data.splits import split_warnings
+from seq2seq.decoding import Decoding
 from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
@@ -187,6 +188,9 @@ class Trainer:
         if resumed is not None:
             check_same_tokenizer(self.tokenizer, resumed[0], self.run_dir / runs.LAST)
         self.data = TrainingData(self.prepared, config, self.world, self.device.type == "cuda")
+        # the validation replies: plain greedy for their diversity, `decode` for the samples
+        self.diversity_decoding = Decoding.plain_greedy(config.decode.max_len, self.tokenizer)
+        self.sample_decoding = Decoding.of(config.decode, self.tokenizer)
         self.frequency_weights = build_frequency_weights(  # from the training split, or resumed
             config.train, self.data.train.tgt, self.tokenizer.vocab_size, self.device,
             saved=None if resumed is None else resumed[1].token_frequencies,
@@ -431,12 +435,12 @@ class Trainer:
                 self.eval_model, data.valid_batches, self.precision, self.tokenizer.pad_id
             )
             replies = diversity_replies(
-                self.raw_model, data.diversity_batches, self.tokenizer,
-                self.config.decode.max_len, self.precision,
+                self.raw_model, data.diversity_batches, self.tokenizer, self.diversity_decoding,
+                self.precision,
             )
             samples = sample_replies(
                 self.raw_model, data.prompts, data.prompt_texts, data.gold_texts,
-                self.tokenizer, self.config.decode, self.precision, self.config.train.seed,
+                self.tokenizer, self.sample_decoding, self.precision, self.config.train.seed,
             )
         if replies:
             metrics.update(diversity_scalars(replies))

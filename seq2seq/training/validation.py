@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from seq2seq.batching import Batch
-from seq2seq.config import DecodeConfig
-from seq2seq.decoding import eval_mode, generate
+from seq2seq.decoding import Decoding, eval_mode, generate
 from seq2seq.device import Precision
 from seq2seq.metrics import Accumulator
 from seq2seq.models import Seq2SeqModel
@@ -38,19 +37,16 @@ def validate(
 
 @torch.no_grad()
 def diversity_replies(
-    model: Seq2SeqModel, batches: list[Batch], tokenizer: Tokenizer, max_len: int,
+    model: Seq2SeqModel, batches: list[Batch], tokenizer: Tokenizer, decoding: Decoding,
     precision: Precision,
 ) -> list[str]:
-    """Greedy replies (text) to the sources of `batches`, in batch order."""
-    config = DecodeConfig(strategy="greedy", max_len=max_len)
+    """Replies (text) to the sources of `batches`, in batch order, decoded with `decoding`
+    (`Decoding.plain_greedy` in training)."""
     replies: list[str] = []
     for batch in batches:
         batch = batch.to(precision.device)
         with precision.autocast():
-            result = generate(
-                model, batch.src, batch.src_mask, config,
-                bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-            )
+            result = generate(model, batch.src, batch.src_mask, decoding)
         replies.extend(tokenizer.decode(ids) for ids in result.tokens)
     return replies
 
@@ -69,11 +65,11 @@ def sample_replies(
     prompt_texts: list[str],
     gold_texts: list[str],
     tokenizer: Tokenizer,
-    config: DecodeConfig,
+    decoding: Decoding,
     precision: Precision,
     seed: int,
 ) -> list[tuple[str, str, str]]:
-    """Decode replies to fixed validation prompts with `config` (greedy by default).
+    """Decode replies to fixed validation prompts with `decoding` (the config's `decode`).
 
     Returns:
         (prompt, reply, gold reply) per prompt.
@@ -84,9 +80,6 @@ def sample_replies(
     # A fixed generator makes `strategy: sample` show comparable replies from eval to eval.
     generator = torch.Generator(precision.device).manual_seed(seed)
     with precision.autocast():
-        result = generate(
-            model, batch.src, batch.src_mask, config,
-            bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, generator=generator,
-        )
+        result = generate(model, batch.src, batch.src_mask, decoding, generator=generator)
     replies = [tokenizer.decode(ids) for ids in result.tokens]
     return list(zip(prompt_texts, replies, gold_texts, strict=True))

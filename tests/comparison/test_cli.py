@@ -26,7 +26,7 @@ from seq2seq.comparison.attention import attention_images
 from seq2seq.comparison.cli import main, tensorboard_logdir
 from seq2seq.comparison.results import METRICS
 from seq2seq.data import prepare_data
-from seq2seq.decoding import greedy
+from seq2seq.decoding import Decoding, greedy
 from seq2seq.errors import run_cli
 from seq2seq.models import build_model
 from seq2seq.plots import DPI, figure_size
@@ -240,8 +240,8 @@ def test_attention_images_are_sized_by_generated_and_source_tokens(tiny_runs, tm
     trained = load_trained(tiny_runs["transformer"])
     tok = trained.tokenizer
     src = [np.array(tok.encode(text)) for text in ("Where are you going?", "Hello there.")]
-    images = attention_images(trained.model, tok, src, [0, 1], max_len=6, label="t",
-                              out_dir=tmp_path, per_head=True)
+    images = attention_images(trained.model, tok, src, [0, 1], label="t", out_dir=tmp_path,
+                              decoding=Decoding.plain_greedy(6, tok), per_head=True)
     heads = trained.config.model.n_heads
     assert [image.tag for image in images] == [
         f"xattn/example_{i}{suffix}" for i in (0, 1)
@@ -251,7 +251,7 @@ def test_attention_images_are_sized_by_generated_and_source_tokens(tiny_runs, tm
         index = int(image.tag.split("/")[1].removeprefix("example_"))
         one = torch.tensor([src[index].tolist()])
         reply = greedy(trained.model, one, torch.ones_like(one, dtype=torch.bool),
-                       bos_id=tok.bos_id, eos_id=tok.eos_id, max_len=6).tokens[0]
+                       Decoding.plain_greedy(6, tok)).tokens[0]
         # one row per generated token, one column per source token
         width, height = figure_size(len(reply), len(src[index]))
         assert image.image.shape == (round(height * DPI), round(width * DPI), 3)

@@ -4,9 +4,9 @@ import torch
 
 from seq2seq.batching import collate
 from seq2seq.checkpoint import load_trained
-from seq2seq.comparison.scoring import eval_batches, greedy_replies, teacher_forced
+from seq2seq.comparison.scoring import eval_batches, teacher_forced, timed_replies
 from seq2seq.data import prepare_data
-from seq2seq.decoding import greedy
+from seq2seq.decoding import Decoding, greedy
 from seq2seq.metrics import Accumulator
 
 
@@ -39,10 +39,10 @@ def test_greedy_replies_come_back_in_example_order(gru_and_test_split):
     trained, split = gru_and_test_split
     tok = trained.tokenizer
     batches = eval_batches(split.src, None, batch_size=3)
-    replies = greedy_replies(trained.model, tok, split.src, batches, max_len=8)
+    decoding = Decoding.plain_greedy(8, tok)
+    replies = timed_replies(trained.model, tok, split.src, batches, decoding)
     assert replies.seconds > 0 and replies.per_second == len(split) / replies.seconds
     for src, reply in zip(split.src, replies.tokens, strict=True):
         one = torch.tensor([src.tolist()])
-        alone = greedy(trained.model, one, torch.ones_like(one, dtype=torch.bool),
-                       bos_id=tok.bos_id, eos_id=tok.eos_id, max_len=8)
+        alone = greedy(trained.model, one, torch.ones_like(one, dtype=torch.bool), decoding)
         assert reply == alone.tokens[0]

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.decoding import greedy
+from seq2seq.decoding import Decoding, greedy
 from seq2seq.models import ARCHITECTURES, Memory, Seq2SeqModel, build_model
 
 
@@ -228,9 +228,7 @@ def test_overfits_eight_pairs_until_greedy_decoding_reproduces_them(case):
         loss.backward()
         optimizer.step()
         if step % 25 == 0:
-            result = greedy(
-                model, src, src_mask, bos_id=TOKENIZER.bos_id, eos_id=TOKENIZER.eos_id, max_len=10
-            )
+            result = greedy(model, src, src_mask, Decoding.plain_greedy(10, TOKENIZER))
             decoded = result.tokens
             if decoded == targets:
                 break
