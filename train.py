@@ -24,16 +24,22 @@ traceback), including a run that diverged (too many non-finite steps in a row).
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from seq2seq import runs
-from seq2seq.config import load_config
+from seq2seq.config import Config, load_config
 from seq2seq.device import set_threads
-from seq2seq.errors import UserError, run_cli
-from seq2seq.models import ARCHITECTURES
+from seq2seq.errors import ConfigError, UserError, run_cli
+from seq2seq.models import ARCHITECTURES, build_model, get_architecture
+from seq2seq.tokenizer import Tokenizer
 from seq2seq.training import TrainOptions, train
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
+CPU_CONFIG_PREFIXES = ("cpu-", "protocol-cpu-", "tiny-")
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,6 +76,68 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def counterpart_config_path(
+    arch: str, other: str, config_path: Path | None, configs_dir: Path | None
+) -> Path | None:
+    """The config the other architecture would be compared with: this file's sibling with the
+    name swapped (tiny-transformer.yaml -> tiny-gru.yaml), else configs/<other>.yaml."""
+    if config_path is not None and arch in config_path.name:
+        sibling = config_path.with_name(config_path.name.replace(arch, other))
+        if sibling.is_file():
+            return sibling
+    if configs_dir is not None and (configs_dir / f"{other}.yaml").is_file():
+        return configs_dir / f"{other}.yaml"
+    return None
+
+
+def count_parameters(model_config: Any, tokenizer: Tokenizer) -> int:
+    """Parameters of a model, built on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        return build_model(model_config, tokenizer).num_parameters()
+
+
+def other_sizes(config: Config, tokenizer: Tokenizer, config_path: Path | None) -> list[str]:
+    """Lines giving every other registered architecture's size, from its counterpart config."""
+    arch = config.model.arch
+    lines = []
+    for other in sorted(ARCHITECTURES):
+        if other == arch:
+            continue
+        path = counterpart_config_path(arch, other, config_path, CONFIGS)
+        try:
+            model_config = get_architecture(other).config_class() if path is None else (
+                load_config(path).model
+            )
+        except ConfigError as error:
+            lines.append(f"{other}: cannot read {path} for comparison ({error})")
+            continue
+        source = "its defaults" if path is None else str(path)
+        lines.append(
+            f"{other} ({source}, same vocabulary): "
+            f"{count_parameters(model_config, tokenizer):,} parameters"
+        )
+    return lines
+
+
+def cpu_config_hint(arch: str, config_path: Path | None) -> str | None:
+    """A command with the config made for a CPU, unless this run already uses one."""
+    if config_path is not None and config_path.name.startswith(CPU_CONFIG_PREFIXES):
+        return None
+    suggested = CONFIGS / f"cpu-{arch}.yaml"
+    if not suggested.is_file():
+        return None
+    shown = suggested
+    try:
+        shown = suggested.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return (
+        f"this config is sized for a GPU; on a CPU try: python train.py --config "
+        f"{shlex.quote(str(shown))} --time-budget 20 (or configs/protocol-cpu-{arch}.yaml: "
+        "the README's protocol, about 1.5 hours)"
+    )
+
+
 def main() -> int:
     args = parse_args()
     if args.resume and args.run_dir is None:
@@ -99,8 +167,9 @@ def main() -> int:
     set_threads(args.threads)
     result = train(config, args.corpus, TrainOptions(
         run_dir=args.run_dir, resume=args.resume, device=args.device,
-        time_budget=args.time_budget, config_path=config_path, configs_dir=CONFIGS,
-        verbose=args.verbose, quiet=args.quiet,
+        time_budget=args.time_budget, verbose=args.verbose, quiet=args.quiet,
+        size_comparison=lambda config, tokenizer: other_sizes(config, tokenizer, config_path),
+        cpu_hint=cpu_config_hint(config.model.arch, config_path),
     ))
     return 128 + result.signal if result.signal is not None else 0
 

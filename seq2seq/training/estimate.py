@@ -6,18 +6,16 @@ allocator and any lazy initialisation, is left out of the rate), the loop prints
     estimate on cpu: 2.41 s/step, 1 h 50 min per epoch, 11 days for the run's remaining
     400,000 of 400,000 steps (training only, validation excluded)
 
-and on a CPU, when the run would take longer than `LONG_RUN_HOURS`, the config that suits one.
+and on a CPU, when the run would take longer than `LONG_RUN_HOURS`, the hint train.py gives
+(the config that suits one).
 """
 
 from __future__ import annotations
 
 import math
-import shlex
-from pathlib import Path
 
 ESTIMATE_AFTER = 6  # updates measured before the estimate (the first one is not counted)
 LONG_RUN_HOURS = 3.0
-CPU_CONFIG_PREFIXES = ("cpu-", "protocol-cpu-", "tiny-")
 
 
 def format_duration(seconds: float) -> str:
@@ -60,24 +58,3 @@ def run_seconds(
     """Training seconds the rest of the run will take, as far as it is known."""
     seconds = math.inf if steps_left is None else seconds_per_step * steps_left
     return seconds if budget_seconds_left is None else min(seconds, budget_seconds_left)
-
-
-def cpu_config_hint(arch: str, config_path: Path | None, configs_dir: Path | None) -> str | None:
-    """A command with the config made for a CPU, unless this run already uses one."""
-    if configs_dir is None or (
-        config_path is not None and config_path.name.startswith(CPU_CONFIG_PREFIXES)
-    ):
-        return None
-    suggested = configs_dir / f"cpu-{arch}.yaml"
-    if not suggested.is_file():
-        return None
-    shown = suggested
-    try:
-        shown = suggested.relative_to(Path.cwd())
-    except ValueError:
-        pass
-    return (
-        f"this config is sized for a GPU; on a CPU try: python train.py --config "
-        f"{shlex.quote(str(shown))} --time-budget 20 (or configs/protocol-cpu-{arch}.yaml: "
-        "the README's protocol, about 1.5 hours)"
-    )

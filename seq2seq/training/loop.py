@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError
 from seq2seq.models import build_model
+from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
 from seq2seq.training.distributed import (
     Distributed,
@@ -63,7 +65,6 @@ from seq2seq.training.distributed import (
 from seq2seq.training.estimate import (
     ESTIMATE_AFTER,
     LONG_RUN_HOURS,
-    cpu_config_hint,
     estimate_line,
     format_duration,
     run_seconds,
@@ -76,7 +77,7 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
-from seq2seq.training.resume import check_same_tokenizer, parameter_report, resumable_state
+from seq2seq.training.resume import check_same_tokenizer, resumable_state
 from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_rng_state
 from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
@@ -101,8 +102,10 @@ class TrainOptions:
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     time_budget: float | None = None  # minutes of training (validation excluded), then stop
     cache_dir: Path | None = None  # prepared-data cache (None: the data package's default)
-    config_path: Path | None = None  # the config file, to find the other model's for comparison
-    configs_dir: Path | None = None  # configs/, likewise (and the CPU config a CPU run is shown)
+    # what train.py knows about configs/: lines comparing the model's size with the other
+    # architectures' configs, and the config a long run on a CPU is pointed to
+    size_comparison: Callable[[Config, Tokenizer], list[str]] | None = None
+    cpu_hint: str | None = None
     verbose: bool = False  # print the model's structure (always written to model.txt)
     quiet: bool = False  # the terminal shows only warnings and the last line (train.log has all)
 
@@ -263,10 +266,10 @@ class Trainer:
         say = self.logger.message
         if self.options.verbose:
             say(str(self.raw_model))
-        for line in parameter_report(
-            self.config, self.tokenizer, self.options.config_path, self.options.configs_dir
-        ):
-            say(line)
+        say(f"{self.config.model.arch}: {self.raw_model.num_parameters():,} parameters")
+        if self.options.size_comparison is not None:
+            for line in self.options.size_comparison(self.config, self.tokenizer):
+                say(line)
         say(self.data.describe(self.epoch))
         for warning in split_warnings(self.prepared.stats):
             self.logger.message(warning, always=True)
@@ -308,12 +311,8 @@ class Trainer:
             self.total_steps or None, budget_left,
         ), always=True)
         long_run = run_seconds(per_step, steps_left, budget_left) > LONG_RUN_HOURS * 3600
-        if self.device.type == "cpu" and long_run:
-            hint = cpu_config_hint(
-                self.config.model.arch, self.options.config_path, self.options.configs_dir
-            )
-            if hint:
-                self.logger.message(hint, always=True)
+        if self.device.type == "cpu" and long_run and self.options.cpu_hint:
+            self.logger.message(self.options.cpu_hint, always=True)
 
     def fit(self) -> TrainResult:
         """Train until a stop condition; save last.pt; return why it stopped."""

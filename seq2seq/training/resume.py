@@ -10,12 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from seq2seq.checkpoint import TrainingState, tokenizer_of
-from seq2seq.config import Config, config_from_dict, load_config
-from seq2seq.errors import ConfigError, UserError
-from seq2seq.models import ARCHITECTURES, build_model, get_architecture
+from seq2seq.config import Config, config_from_dict
+from seq2seq.errors import UserError
 from seq2seq.tokenizer import Tokenizer
 
 RESUME_MAY_CHANGE = {
@@ -60,48 +57,3 @@ def check_same_tokenizer(tokenizer: Tokenizer, payload: dict[str, Any], path: Pa
             f"--resume: the corpus gives a different tokenizer than the one in {path}; "
             "pass the run's corpus with --corpus"
         )
-
-
-def counterpart_config_path(
-    arch: str, other: str, config_path: Path | None, configs_dir: Path | None
-) -> Path | None:
-    """The config the other architecture would be compared with: this file's sibling with the
-    name swapped (tiny-transformer.yaml -> tiny-gru.yaml), else configs/<other>.yaml."""
-    if config_path is not None and arch in config_path.name:
-        sibling = config_path.with_name(config_path.name.replace(arch, other))
-        if sibling.is_file():
-            return sibling
-    if configs_dir is not None and (configs_dir / f"{other}.yaml").is_file():
-        return configs_dir / f"{other}.yaml"
-    return None
-
-
-def count_parameters(model_config: Any, tokenizer: Tokenizer) -> int:
-    """Parameters of a model, built on the meta device (no memory, no initialisation)."""
-    with torch.device("meta"):
-        return build_model(model_config, tokenizer).num_parameters()
-
-
-def parameter_report(
-    config: Config, tokenizer: Tokenizer, config_path: Path | None, configs_dir: Path | None
-) -> list[str]:
-    """Lines comparing this model's size with every other registered architecture's."""
-    arch = config.model.arch
-    lines = [f"{arch}: {count_parameters(config.model, tokenizer):,} parameters"]
-    for other in sorted(ARCHITECTURES):
-        if other == arch:
-            continue
-        path = counterpart_config_path(arch, other, config_path, configs_dir)
-        try:
-            model_config = get_architecture(other).config_class() if path is None else (
-                load_config(path).model
-            )
-        except ConfigError as error:
-            lines.append(f"{other}: cannot read {path} for comparison ({error})")
-            continue
-        source = "its defaults" if path is None else str(path)
-        lines.append(
-            f"{other} ({source}, same vocabulary): "
-            f"{count_parameters(model_config, tokenizer):,} parameters"
-        )
-    return lines
