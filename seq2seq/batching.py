@@ -152,15 +152,8 @@ def make_batches(
 
 
 def epoch_batches(
-    src_lengths: Sequence[int] | np.ndarray,
-    tgt_lengths: Sequence[int] | np.ndarray,
-    *,
-    max_tokens: int,
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    rank: int = 0,
-    world_size: int = 1,
+    src_lengths: Sequence[int] | np.ndarray, tgt_lengths: Sequence[int] | np.ndarray, *,
+    max_tokens: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
 ) -> list[np.ndarray]:
     """The training batches of one epoch for one process: a pure function of (seed, epoch).
 

@@ -226,13 +226,8 @@ def greedy(
 
 
 def sample(
-    model: Seq2SeqModel,
-    src: Tensor,
-    src_mask: Tensor,
-    decoding: Decoding,
-    *,
-    generator: torch.Generator | None = None,
-    need_attention: bool = False,
+    model: Seq2SeqModel, src: Tensor, src_mask: Tensor, decoding: Decoding, *,
+    generator: torch.Generator | None = None, need_attention: bool = False,
 ) -> DecodeResult:
     """Ancestral sampling with temperature, top-k (Fan et al., 2018) and nucleus (top-p,
     Holtzman et al., 2020) filtering.

@@ -39,6 +39,13 @@ class StubState:
     cross_attention: Tensor | None
 
 
+class StubConfig:
+    """A stub model's config: nothing to check."""
+
+    def validate(self) -> None:
+        pass
+
+
 class StubModel(Seq2SeqModel):
     """Next-token probabilities from a table keyed by (source id, tokens generated so far).
 
@@ -48,9 +55,8 @@ class StubModel(Seq2SeqModel):
     """
 
     def __init__(self, table: dict[tuple[int, tuple[int, ...]], dict[int, float]]) -> None:
-        super().__init__()
+        super().__init__(StubConfig(), VOCAB, PAD)
         self.table = table
-        self.vocab_size, self.pad_id = VOCAB, PAD
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.reorders = 0
         self.steps = 0

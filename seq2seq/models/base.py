@@ -66,9 +66,12 @@ class Seq2SeqModel(nn.Module, ABC):
     last step's encoder-decoder attention when `decode_step(..., need_attention=True)`, else None.
     """
 
-    config: Any
-    vocab_size: int
-    pad_id: int
+    def __init__(self, config: Any, vocab_size: int, pad_id: int) -> None:
+        """Validate `config` and keep what every user of a model reads: the config, the
+        vocabulary size and the pad id."""
+        super().__init__()
+        config.validate()
+        self.config, self.vocab_size, self.pad_id = config, vocab_size, pad_id
 
     @abstractmethod
     def forward(

@@ -223,11 +223,7 @@ class GRUSeq2Seq(Seq2SeqModel):
     """Bidirectional GRU encoder, GRU decoder with Luong attention, one shared embedding."""
 
     def __init__(self, config: GRUConfig, vocab_size: int, pad_id: int) -> None:
-        super().__init__()
-        config.validate()
-        self.config = config
-        self.vocab_size = vocab_size
-        self.pad_id = pad_id
+        super().__init__(config, vocab_size, pad_id)
         self.embedding = nn.Embedding(vocab_size, config.d_model, padding_idx=pad_id)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config, vocab_size)
@@ -253,11 +249,7 @@ class GRUSeq2Seq(Seq2SeqModel):
         return self.decoder(self.embedding(tokens), hidden, memory)
 
     def forward(
-        self,
-        src: Tensor,
-        src_mask: Tensor,
-        tgt_in: Tensor,
-        teacher_forcing: float = 1.0,
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
         feed: str = "argmax",
     ) -> Tensor:
         """Logits (B, T, V) for src (B, S), src_mask (B, S) and tgt_in (B, T) (bos first).

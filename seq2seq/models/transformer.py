@@ -390,11 +390,7 @@ class Transformer(Seq2SeqModel):
     """Encoder-decoder Transformer over one shared vocabulary (see the module docstring)."""
 
     def __init__(self, config: TransformerConfig, vocab_size: int, pad_id: int) -> None:
-        super().__init__()
-        config.validate()
-        self.config = config
-        self.vocab_size = vocab_size
-        self.pad_id = pad_id
+        super().__init__(config, vocab_size, pad_id)
         self.embed = Embeddings(config, vocab_size)  # shared by source and target
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
@@ -415,11 +411,7 @@ class Transformer(Seq2SeqModel):
             nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)
 
     def forward(
-        self,
-        src: Tensor,
-        src_mask: Tensor,
-        tgt_in: Tensor,
-        teacher_forcing: float = 1.0,
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
         feed: str = "argmax",
     ) -> Tensor:
         """src (B, S), src_mask (B, S), tgt_in (B, T) -> (B, T, V) logits.
