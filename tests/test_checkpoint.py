@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.checkpoint import FORMAT, load_checkpoint, load_trained, save_checkpoint
+from seq2seq.checkpoint import (
+    FORMAT,
+    TrainingState,
+    load_checkpoint,
+    load_trained,
+    save_checkpoint,
+)
 from seq2seq.decoding import Decoding, generate
 from seq2seq.errors import UserError
 from seq2seq.runs import find_latest_run
@@ -182,3 +188,24 @@ def test_a_damaged_tokenizer_names_its_checkpoint(tiny_runs, tmp_path) -> None:
     torch.save(payload, path)
     with pytest.raises(UserError, match=f"{path} is damaged: the tokenizer model is damaged"):
         load_trained(path)
+
+
+def test_the_training_state_goes_through_a_checkpoint_unchanged(tiny_runs, tmp_path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "last.pt")
+    state = TrainingState.from_payload(payload, tmp_path / "last.pt")
+    assert state.selection is not None
+    save_checkpoint(tmp_path / "again.pt", {**payload, **state.to_payload()})
+    again = TrainingState.from_payload(load_checkpoint(tmp_path / "again.pt"), tmp_path)
+    assert again.to_payload().keys() == state.to_payload().keys()
+    assert (again.data_position, again.bad_evals, again.selection, again.log_interval_sums) == (
+        state.data_position, state.bad_evals, state.selection, state.log_interval_sums
+    )
+    assert torch.equal(again.rng["torch"], state.rng["torch"])
+
+
+def test_a_weights_only_checkpoint_has_no_training_state(tiny_runs, tmp_path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "last.pt")
+    weights_only = {key: value for key, value in payload.items()
+                    if key not in TrainingState.REQUIRED}
+    with pytest.raises(UserError, match="has no training state"):
+        TrainingState.from_payload(weights_only, tmp_path / "step-4.pt")
