@@ -138,3 +138,20 @@ def test_validation_cost_times_both_parts_of_a_validation(tiny_runs, data_cache,
     assert validation_cost([str(tiny_runs["gru"]), "--corpus", str(corpus), "--repeats", "1"]) == 0
     line = capsys.readouterr().out.strip()
     assert "validation loss" in line and "diversity decoding" in line and "ratio" in line
+
+
+def test_profile_prints_a_table_per_hot_path():
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile", "--quick", "--rows", "3", "--threads", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    titles = [line for line in result.stdout.splitlines() if line.startswith("== ")]
+    assert titles == [
+        "== training step: transformer, 2 batches",
+        "== training step: nn.Transformer, 2 batches",
+        "== greedy decoding, batch 1, 16 tokens: cached",
+        "== greedy decoding, batch 1, 16 tokens: recomputed",
+    ]
+    assert result.stdout.count("Self CPU time total") == 4
+    assert "aten::" in result.stdout  # operators, by name
