@@ -9,11 +9,21 @@ row's prompt. A chain's earlier turns serve as context when `data.context_turns`
 
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 from pathlib import Path
 
 from seq2seq.data.dialogues import Conversation, Dialogues, Turn
 from seq2seq.errors import UserError
+
+NOT_UTF8 = "row is not valid UTF-8"
+# UTF-32's marks first: UTF-32 LE's begins with UTF-16 LE's.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def read_tsv(path: str | Path) -> Dialogues:
@@ -21,13 +31,19 @@ def read_tsv(path: str | Path) -> Dialogues:
 
     Rows without exactly one tab, or not valid UTF-8, are skipped and counted. Rows with an empty
     side are kept here (an empty side never links) and dropped (and counted) when examples are
-    built.
+    built. A file that is not UTF-8 text at all (UTF-16 or UTF-32, binary, mostly undecodable
+    rows) is refused; a UTF-8 byte-order mark is ignored.
+
+    Raises:
+        UserError: the file cannot be read, or is not UTF-8 text.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise UserError(f"cannot read corpus {path}: {error.strerror}") from None
+    check_text(path, data)
+    data = data.removeprefix(codecs.BOM_UTF8)
     skipped: Counter[str] = Counter()
     rows: list[tuple[int, str, str]] = []  # (row number, prompt, reply)
     lines = data.split(b"\n")
@@ -37,13 +53,18 @@ def read_tsv(path: str | Path) -> Dialogues:
         try:
             line = raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError:
-            skipped["row is not valid UTF-8"] += 1
+            skipped[NOT_UTF8] += 1
             continue
         fields = line.split("\t")
         if len(fields) != 2:
             skipped["malformed row (expected prompt<TAB>reply)"] += 1
             continue
         rows.append((number, fields[0].strip(), fields[1].strip()))
+    if skipped[NOT_UTF8] * 2 > len(lines):
+        raise UserError(
+            f"corpus {path} is not UTF-8 text: {skipped[NOT_UTF8]:,} of its {len(lines):,} rows "
+            "are not valid UTF-8; save it as UTF-8 prompt<TAB>reply rows"
+        )
     parents = _parents(rows)
     chain = _chains(parents)
     conversations: list[Conversation] = []
@@ -70,6 +91,22 @@ def read_tsv(path: str | Path) -> Dialogues:
         "utterances": sum(len(c.turns) for c in conversations),
     }
     return Dialogues("tsv", conversations, counts, skipped)
+
+
+def check_text(path: Path, data: bytes) -> None:
+    """Refuse bytes that cannot be UTF-8 text: a UTF-16/32 byte-order mark, or NUL bytes
+    (binary data, or UTF-16/32 text without a mark), which no text row holds."""
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            raise UserError(
+                f"corpus {path} is {encoding} text, not UTF-8 (it starts with a {encoding} "
+                f"byte-order mark); save it as UTF-8, e.g. iconv -f {encoding} -t UTF-8"
+            )
+    if b"\0" in data:
+        raise UserError(
+            f"corpus {path} holds NUL bytes: it is a binary file or UTF-16/32 text, not UTF-8 "
+            "prompt<TAB>reply rows"
+        )
 
 
 def _parents(rows: list[tuple[int, str, str]]) -> list[int | None]:

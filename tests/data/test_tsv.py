@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import codecs
+import random
 from pathlib import Path
 
+import pytest
+
 from seq2seq.data.tsv import read_tsv
+from seq2seq.errors import UserError
 
 
 def write(tmp_path: Path, data: bytes) -> Path:
@@ -87,3 +92,43 @@ def test_fixture_reads_whole(tsv_corpus: Path) -> None:
     assert dialogues.counts["rows"] == 310
     assert not dialogues.skipped
     assert dialogues.counts["chains"] < 310  # it holds multi-row conversations
+
+
+ROWS = "Hi.\tHello.\nHello.\tHow are you?\nHow are you?\tFine.\n"
+
+
+@pytest.mark.parametrize(("encoding", "named"), [
+    ("utf-16", "UTF-16"),  # little-endian with its byte-order mark, as Windows editors save
+    ("utf-16-be", "UTF-16"),
+    ("utf-32", "UTF-32"),
+])
+def test_utf16_or_utf32_text_is_refused_in_one_line(tmp_path: Path, encoding, named) -> None:
+    data = ROWS.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data  # Python writes no mark for an explicit byte order
+    with pytest.raises(UserError) as error:
+        read_tsv(write(tmp_path, data))
+    message = str(error.value)
+    assert f"is {named} text, not UTF-8" in message and "save it as UTF-8" in message
+    assert "\n" not in message
+
+
+def test_utf16_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="holds NUL bytes"):
+        read_tsv(write(tmp_path, ROWS.encode("utf-16-le")))
+
+
+def test_random_bytes_are_refused(tmp_path: Path) -> None:
+    noise = random.Random(0).randbytes(20_000)
+    with pytest.raises(UserError, match="holds NUL bytes: it is a binary file"):
+        read_tsv(write(tmp_path, noise))
+    # without NUL bytes, the rows themselves give it away: most are not UTF-8
+    with pytest.raises(UserError, match=r"is not UTF-8 text: \d+ of its \d+ rows"):
+        read_tsv(write(tmp_path, noise.replace(b"\0", b"\1")))
+
+
+def test_a_few_undecodable_rows_are_only_skipped_and_a_utf8_mark_ignored(tmp_path: Path) -> None:
+    data = codecs.BOM_UTF8 + ROWS.encode() + b"caf\xe9?\tOui.\n"
+    dialogues = read_tsv(write(tmp_path, data))
+    assert dialogues.skipped == {"row is not valid UTF-8": 1}
+    assert dialogues.conversations[0].turns[0].text == "Hi."  # no mark glued to it
