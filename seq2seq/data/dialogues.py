@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -40,3 +41,9 @@ class Dialogues:
     conversations: list[Conversation]
     counts: dict[str, int] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
+
+
+def count_summary(counts: Mapping[str, int], largest_first: bool = False) -> str:
+    """{"rows": 3, "chains": 1} -> "3 rows, 1 chains" (in order, or the largest first)."""
+    items = sorted(counts.items(), key=lambda item: -item[1]) if largest_first else counts.items()
+    return ", ".join(f"{count:,} {what}" for what, count in items)

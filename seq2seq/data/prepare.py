@@ -24,6 +24,7 @@ from tqdm import tqdm
 from seq2seq.config import DataConfig
 from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
 from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
+from seq2seq.data.dialogues import Dialogues, count_summary
 from seq2seq.data.entropy import FilterResult, filter_examples
 from seq2seq.data.examples import (
     Encoded,
@@ -33,7 +34,7 @@ from seq2seq.data.examples import (
     encode_examples,
     training_texts,
 )
-from seq2seq.data.splits import SPLITS, duplicate_responses, split_examples
+from seq2seq.data.splits import SPLITS, TooFewGroups, duplicate_responses, split_examples
 from seq2seq.errors import UserError
 from seq2seq.tokenizer import Tokenizer
 
@@ -105,6 +106,15 @@ def describe(
     }
 
 
+def what_was_read(dialogues: Dialogues) -> str:
+    """What reading a corpus gave, e.g. "read 0 rows, 0 chains, 0 utterances; skipped 3
+    malformed row (expected prompt<TAB>reply)"."""
+    skipped = count_summary(dialogues.skipped, largest_first=True)
+    return f"read {count_summary(dialogues.counts) or 'nothing'}; " + (
+        f"skipped {skipped}" if skipped else "nothing was skipped"
+    )
+
+
 def build(
     corpus: Path, config: DataConfig, progress: bool
 ) -> tuple[Tokenizer, dict[str, Split], dict[str, Any]]:
@@ -113,7 +123,14 @@ def build(
         bar.set_postfix_str("reading corpus")
         dialogues = read_corpus(corpus)
         bar.update()
-        examples = split_examples(build_examples(dialogues, config.context_turns), config)
+        try:
+            examples = split_examples(build_examples(dialogues, config.context_turns), config)
+        except TooFewGroups as error:
+            unit = "movies" if dialogues.format == "raw" else "conversation chains"
+            raise UserError(
+                f"corpus {corpus} gives only {error.groups} {unit} with an exchange, and train, "
+                f"valid and test need at least {len(SPLITS)}: {what_was_read(dialogues)}"
+            ) from None
         bar.update()
         bar.set_postfix_str("training tokenizer")
         tokenizer = Tokenizer.train(

@@ -16,6 +16,17 @@ from seq2seq.errors import UserError
 SPLITS = ("train", "valid", "test")
 
 
+class TooFewGroups(UserError):
+    """Fewer movies or conversation chains than there are splits."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__(
+            f"the corpus has only {groups} movies or conversation chains; "
+            f"train, valid and test need at least {len(SPLITS)}"
+        )
+        self.groups = groups
+
+
 def assign_groups(sizes: dict[str, int], config: DataConfig) -> dict[str, str]:
     """Map each group to a split name.
 
@@ -24,10 +35,7 @@ def assign_groups(sizes: dict[str, int], config: DataConfig) -> dict[str, str]:
         config: supplies valid_fraction, test_fraction and split_seed.
     """
     if len(sizes) < len(SPLITS):
-        raise UserError(
-            f"the corpus has only {len(sizes)} movies or conversation chains; "
-            f"train, valid and test need at least {len(SPLITS)}"
-        )
+        raise TooFewGroups(len(sizes))
     order = sorted(sizes)
     random.Random(config.split_seed).shuffle(order)
     total = sum(sizes.values())

@@ -15,6 +15,7 @@ import torch
 from seq2seq.batching import Batch, collate, epoch_batches, make_batches, padding_share
 from seq2seq.config import Config
 from seq2seq.data import PreparedData, Split, prepare_data, resolve_corpus
+from seq2seq.data.dialogues import count_summary
 from seq2seq.data.entropy import filter_summary
 from seq2seq.errors import UserError
 from seq2seq.training.distributed import Distributed
@@ -44,6 +45,7 @@ class TrainingData:
     ) -> None:
         self.tokenizer = prepared.tokenizer
         self.filtered = filter_summary(prepared.stats["entropy_filter"])  # None when off
+        self.skipped = count_summary(prepared.stats["skipped"], largest_first=True)
         self.train, self.valid = prepared.splits["train"], prepared.splits["valid"]
         self.settings, self.world, self.pin_memory = config.train, world, pin_memory
         self.src_lengths = np.array([len(ids) for ids in self.train.src], dtype=np.int64)
@@ -108,4 +110,9 @@ class TrainingData:
             f"{len(batches):,} batches per epoch per process ({share:.1%} padding), "
             f"vocabulary {self.tokenizer.vocab_size:,}"
         )
+        if self.skipped:
+            line += (
+                f"\nskipped while reading the corpus: {self.skipped} "
+                "(python -m seq2seq.data shows what was read and dropped)"
+            )
         return line if self.filtered is None else f"{line}\n{self.filtered}"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -60,3 +61,14 @@ def test_corpus_files(raw_corpus: Path, tsv_corpus: Path) -> None:
         "movie_lines.txt",
         "movie_titles_metadata.txt",
     ]
+
+
+def test_a_path_that_is_neither_file_nor_folder_is_named_for_what_it_is(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.tsv"
+    os.mkfifo(pipe)
+    with pytest.raises(UserError, match=f"corpus {pipe} is a named pipe, not a file or a folder"):
+        resolve_corpus(pipe, download=False)
+    link = tmp_path / "link.tsv"
+    link.symlink_to(tmp_path / "moved.tsv")
+    with pytest.raises(UserError, match=f"corpus {link} is a broken link \\(to {tmp_path}"):
+        resolve_corpus(link, download=False)

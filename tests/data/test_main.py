@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from seq2seq.data.__main__ import main
-from seq2seq.errors import ConfigError
+from seq2seq.errors import ConfigError, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +60,72 @@ def test_warns_about_splits_from_too_few_movies(
     main(["--corpus", str(raw_corpus), "--cache-dir", str(tmp_path),
           "--set", "data.vocab_size=100"])
     assert "warning: the corpus has only" in capsys.readouterr().out
+
+
+def raw_copy(raw_corpus: Path, folder: Path, conversations: str) -> Path:
+    shutil.copytree(raw_corpus, folder)
+    (folder / "movie_conversations.txt").write_text(conversations, encoding="latin-1")
+    return folder
+
+
+CORPORA = {  # name -> (how to make it in a folder, what the error must say)
+    "no-tab.tsv": (
+        lambda raw, tmp: write_bytes(tmp / "no-tab.tsv", b"Hello there\nHow are you?\n" * 20),
+        "gives only 0 conversation chains with an exchange, and train, valid and test need at "
+        "least 3: read 0 rows, 0 chains, 0 utterances; skipped 40 malformed row (expected "
+        "prompt<TAB>reply)",
+    ),
+    "three-columns.tsv": (
+        lambda raw, tmp: write_bytes(tmp / "three-columns.tsv", b"Hi.\tHello.\tBye.\n" * 20),
+        "read 0 rows, 0 chains, 0 utterances; skipped 20 malformed row",
+    ),
+    "garbage.tsv": (
+        lambda raw, tmp: write_bytes(tmp / "garbage.tsv", bytes(range(256)) * 50),
+        "holds NUL bytes: it is a binary file or UTF-16/32 text",
+    ),
+    "utf-16.tsv": (
+        lambda raw, tmp: write_bytes(tmp / "utf-16.tsv", "Hi.\tHello.\n".encode("utf-16") * 9),
+        "is UTF-16 text, not UTF-8",
+    ),
+    "empty-conversations": (
+        lambda raw, tmp: raw_copy(raw, tmp / "empty-conversations", ""),
+        "gives only 0 movies with an exchange, and train, valid and test need at least 3: read "
+        "32 utterances, 1 empty utterances, 0 conversations, 0 movies",
+    ),
+    "malformed-lists": (
+        lambda raw, tmp: raw_copy(
+            raw, tmp / "malformed-lists",
+            "u0 +++$+++ u1 +++$+++ m0 +++$+++ [L1, L2]\n"
+            "u0 +++$+++ u1 +++$+++ m1 +++$+++ ['L4', 'L5'\n"
+            "u0 +++$+++ u1 +++$+++ m2 +++$+++ [1, 2]\n",
+        ),
+        "skipped 3 malformed line in movie_conversations.txt, 1 malformed line in "
+        "movie_lines.txt",
+    ),
+    "/dev/zero": (
+        lambda raw, tmp: Path("/dev/zero"),
+        "corpus /dev/zero is a character device, not a file or a folder",
+    ),
+}
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_a_corpus_without_usable_rows_says_why_in_one_line(
+    name: str, raw_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    make, expected = CORPORA[name]
+    corpus = make(raw_corpus, tmp_path)
+    if not corpus.exists():
+        pytest.skip(f"{corpus} is not on this machine")
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main(["--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache")]))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: corpus {corpus} ") and err.count("\n") == 1, err
+    assert expected in err
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

@@ -19,7 +19,7 @@ from seq2seq.config import load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError
 from seq2seq.models import build_model
-from seq2seq.training import TrainingDiverged
+from seq2seq.training import TrainingDiverged, TrainOptions, train
 from seq2seq.training import loop as training_loop
 from seq2seq.training.face import token_frequencies
 
@@ -203,6 +203,22 @@ def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
     assert f".last.pt.{other.pid}.tmp" in err  # named as removed
     assert not list(run_dir.glob(".*"))  # lock released, leftover removed
     assert (run_dir / "last.pt").is_file()
+
+
+def test_rows_skipped_while_reading_get_one_line_only_when_there_are_some(
+    tmp_path, tiny_runs, tiny_config, data_cache, exchanges_corpus, capsys
+) -> None:
+    assert "skipped while reading" not in (tiny_runs["gru"] / "train.log").read_text()
+    corpus = tmp_path / "pairs.tsv"
+    bad_rows = b"no tab here\ntoo\tmany\ttabs\nbad \xff\tX.\n"
+    corpus.write_bytes(exchanges_corpus.read_bytes() + bad_rows)
+    options = TrainOptions(run_dir=tmp_path / "run", device="cpu", cache_dir=data_cache)
+    train(tiny_config("gru", train={"max_steps": 1}), corpus, options)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "skipped while" in line]
+    assert lines == [
+        "skipped while reading the corpus: 2 malformed row (expected prompt<TAB>reply), 1 row "
+        "is not valid UTF-8 (python -m seq2seq.data shows what was read and dropped)"
+    ]
 
 
 def test_resume_refuses_a_changed_config(tmp_path, tiny_config, train_tiny) -> None:
