@@ -53,6 +53,39 @@ class PreparedData:
     cached: bool = False  # loaded from the cache rather than built
 
 
+# What `describe` returns, as far as its readers rely on it: a key's value is its type, or the
+# keys it holds in turn. A cached stats.json that does not fit is damaged and rebuilt.
+LENGTHS_SHAPE = {**{f"p{q}": int for q in PERCENTILES}, "max": int}
+STATS_SHAPE: dict[str, Any] = {
+    "format": str,
+    "corpus": dict,
+    "skipped": dict,
+    "examples_before_filtering": int,
+    "dropped": dict,
+    "examples": dict.fromkeys(SPLITS, int),
+    "entropy_filter": {
+        "filter": str, "threshold": (int, float), "pairs": int, "dropped": int,
+        "top_dropped": list, "distribution": {"would_drop": dict, "highest": dict},
+    },
+    "groups": dict.fromkeys(SPLITS, int),
+    "duplicate_responses": dict,
+    "lengths": {"context": LENGTHS_SHAPE, "response": LENGTHS_SHAPE},
+    "tokenizer": {
+        "type": str, "vocab_size": int, "requested_vocab_size": int, "normalize": str,
+        "fingerprint": str,
+    },
+}
+
+
+def fits(value: Any, shape: Any) -> bool:
+    """Whether `value` has `shape` (a type, a tuple of types, or a dict of keys' shapes)."""
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(
+            key in value and fits(value[key], inner) for key, inner in shape.items()
+        )
+    return isinstance(value, shape)
+
+
 def length_percentiles(lengths: list[int]) -> dict[str, int]:
     """{"p50": .., "p90": .., "p99": .., "max": ..} in tokens (zeros when there are none)."""
     if not lengths:
@@ -176,6 +209,8 @@ def prepare_data(
     if folder.is_dir():
         try:
             tokenizer, splits, stats = read_folder(folder, data_config.normalize, SPLITS)
+            if not fits(stats, STATS_SHAPE):
+                raise ValueError(f"{folder}: stats.json lacks what describe() writes")
             return PreparedData(tokenizer, splits, stats, key, corpus, cached=True)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, UserError):
             print(f"warning: cached data in {folder} is damaged; rebuilding it", file=sys.stderr)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 
 from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data
+from seq2seq.data.__main__ import main as data_main
+from seq2seq.data.prepare import STATS_SHAPE, fits
 from seq2seq.tokenizer import Tokenizer
 
 
@@ -104,6 +107,41 @@ def test_a_damaged_cache_is_rebuilt(
     assert not again.cached and "rebuilding" in capsys.readouterr().err
     assert again.stats == first.stats
     assert prepare(tiny_config, tsv_corpus, tmp_path).cached
+
+
+def without(stats: dict, *keys: str) -> dict:
+    """A copy of stats without the nested key stats[keys[0]][keys[1]]..."""
+    stats = json.loads(json.dumps(stats))
+    inner = stats
+    for key in keys[:-1]:
+        inner = inner[key]
+    del inner[keys[-1]]
+    return stats
+
+
+@pytest.mark.parametrize("damage", [
+    lambda stats: json.dumps(without(stats, "tokenizer")),
+    lambda stats: json.dumps(without(stats, "lengths", "context", "p99")),
+    lambda stats: json.dumps(without(stats, "entropy_filter", "distribution")),
+    lambda stats: json.dumps(stats)[:40],  # cut short: not JSON
+    lambda stats: "[]",
+])
+def test_a_cache_whose_stats_lack_keys_or_are_not_json_is_rebuilt(
+    damage, tsv_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    args = ["--corpus", str(tsv_corpus), "--cache-dir", str(cache), "--set", "data.vocab_size=150"]
+    data_main(args)
+    (folder,) = cache.iterdir()
+    first = json.loads((folder / "stats.json").read_text())
+    assert fits(first, STATS_SHAPE)
+    (folder / "stats.json").write_text(damage(first))
+    capsys.readouterr()
+    data_main(args)  # python -m seq2seq.data, which prints every statistic
+    out, err = capsys.readouterr()
+    assert err == f"warning: cached data in {folder} is damaged; rebuilding it\n"
+    assert "(built)" in out
+    assert json.loads((folder / "stats.json").read_text()) == first
 
 
 def test_cache_dir_defaults_to_env(
