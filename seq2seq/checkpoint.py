@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config, config_from_dict
-from seq2seq.errors import ConfigError, UserError
+from seq2seq.errors import ConfigError, UserError, WriteError
 from seq2seq.leftovers import remove_leftovers
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.runs import checkpoint_path
@@ -145,16 +145,24 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
     then renamed over `path` (a rename within one file system is atomic).
+
+    Raises:
+        WriteError: the file could not be written (a full disk, a read-only folder); `path` is
+            as it was and no temporary file is left.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as file:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        raise WriteError(
+            f"cannot write {path} ({error.strerror or error}); it was left as it was"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     sync_directory(path.parent)

@@ -3,6 +3,7 @@ checks every config section (seq2seq/config.py and each model's own) phrases its
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 
@@ -29,12 +30,27 @@ def check_probability(value: float, key: str) -> None:
     check(0.0 <= value < 1.0, key, f"{value} must be in [0, 1)")
 
 
+class WriteError(UserError):
+    """A file could not be written (a full disk, a read-only place); what was there before is
+    intact."""
+
+
+# Failed writes that are the machine's state, not a bug: anywhere they happen (a log line, a
+# TensorBoard event), they end a command with one line. (Windows has no EDQUOT.)
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run a command-line entry point, turning `UserError` into `error: ...` and exit code 2."""
     try:
         code = main()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        print(f"error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@ trained model from a file or a run folder, and finding the newest run."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import shutil
@@ -20,7 +21,7 @@ from seq2seq.checkpoint import (
     save_checkpoint,
 )
 from seq2seq.decoding import Decoding, generate
-from seq2seq.errors import UserError
+from seq2seq.errors import UserError, WriteError
 from seq2seq.runs import find_latest_run
 
 ARCHS = ("transformer", "gru")
@@ -52,6 +53,27 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path: Path) -> None:
     save_checkpoint(path, {"format": FORMAT, "value": 1})
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         save_checkpoint(path, {"format": FORMAT, "value": lambda: None})  # cannot be pickled
+    assert torch.load(path, weights_only=True)["value"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def fill_the_disk(payload, file) -> None:
+    """torch.save on a full disk: some bytes get written, then ENOSPC."""
+    file.write(b"PK\x03\x04 half a checkpoint")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_keeps_the_previous_file_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"format": FORMAT, "value": 1})
+    monkeypatch.setattr(torch, "save", fill_the_disk)
+    with pytest.raises(WriteError) as error:
+        save_checkpoint(path, {"format": FORMAT, "value": 2})
+    assert str(error.value) == (
+        f"cannot write {path} (No space left on device); it was left as it was"
+    )
     assert torch.load(path, weights_only=True)["value"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 

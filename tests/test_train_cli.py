@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from seq2seq.checkpoint import load_checkpoint
+from seq2seq.errors import run_cli
+from seq2seq.training import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -232,3 +234,39 @@ def test_a_long_cpu_run_says_so_and_its_resume_hint_works_when_pasted(
     assert result.returncode == 0, result.stderr
     assert f"resuming at step {step}" in result.stderr
     assert load_checkpoint(run_dir / "last.pt")["step"] == step + 1
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_a_run_dir_that_is_or_lies_under_a_file_is_refused_before_the_data(
+    tmp_path, env, exchanges_corpus, where
+) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    run_dir = taken if where == "file" else taken / "run"
+    empty_cache = {**env, "SEQ2SEQ_CACHE": str(tmp_path / "cache")}
+    result = run([*TINY, "--corpus", str(exchanges_corpus), "--run-dir", str(run_dir)],
+                 empty_cache, tmp_path)
+    assert_one_line_error(result)
+    assert result.stderr == (
+        f"error: --run-dir {run_dir}: {taken} is a file, not a folder; choose another --run-dir\n"
+    )
+    assert taken.read_text() == "mine"
+    assert not (tmp_path / "cache").exists()  # refused before the data was prepared
+
+
+def test_a_read_only_current_folder_is_refused_before_the_data(
+    tmp_path, monkeypatch, capsys, tiny_config, exchanges_corpus
+) -> None:
+    # Simulates a read-only current folder as os.access reports one (chmod does not stop root,
+    # a read-only file system needs a mount); the default run folder runs/<model>-<time>/ and
+    # data cache .cache/seq2seq/ would both be created in it.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEQ2SEQ_CACHE", raising=False)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).resolve() != tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: train(tiny_config("gru"), exchanges_corpus, TrainOptions(device="cpu")))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run folder runs/gru-") and err.count("\n") == 1
+    assert err.endswith(": . is not writable; choose another --run-dir\n")
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
+from seq2seq.folders import check_writable_folder
 from seq2seq.runs import new_run_dir
 
 
@@ -76,19 +77,6 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
-def check_output_folder(out_dir: Path) -> None:
-    """Refuse, before any evaluation and creating nothing, a folder the reports cannot go to."""
-    existing = out_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(
-            f"--out {out_dir}: {existing} is a file, not a folder; choose another --out"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")
-
-
 def tensorboard_logdir(out_dir: Path, runs: list[str]) -> Path:
     """The folder holding both the comparison and the compared runs (their training curves),
     e.g. runs/ for runs/compare-X and runs/A, runs/B."""
@@ -105,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     options = options_from(args)
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
-    check_output_folder(out_dir)
+    check_writable_folder(out_dir, f"--out {out_dir}", "choose another --out")
     if args.sweep:
         runs = sweep(options)
         png = write_sweep(runs, out_dir, f"{options.split} split" if not options.limit

@@ -30,6 +30,7 @@ import sentencepiece as spm
 from seq2seq.config import DataConfig
 from seq2seq.data.download import file_sha256
 from seq2seq.data.examples import Split
+from seq2seq.errors import WriteError
 from seq2seq.leftovers import remove_leftovers
 from seq2seq.tokenizer import Tokenizer
 
@@ -73,13 +74,19 @@ def unpack(flat: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
 def write_folder(
     folder: Path, tokenizer: Tokenizer, splits: dict[str, Split], stats: dict[str, Any]
 ) -> None:
-    """Write a cache folder atomically (a concurrent writer of the same key may win instead)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(folder.parent, TEMPORARY)  # of builds killed before their rename
-    temporary = Path(
-        tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{os.getpid()}.")
-    )
+    """Write a cache folder atomically (a concurrent writer of the same key may win instead).
+
+    Raises:
+        WriteError: it could not be written (a full disk, a read-only place); the cache is as
+            it was and no temporary folder is left.
+    """
+    temporary = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(folder.parent, TEMPORARY)  # of builds killed before their rename
+        temporary = Path(
+            tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.{os.getpid()}.")
+        )
         tokenizer.save(temporary / TOKENIZER_FILE)
         for name, split in splits.items():
             src, src_offsets = pack(split.src)
@@ -101,8 +108,15 @@ def write_folder(
         except OSError:
             if not folder.is_dir():
                 raise  # otherwise a concurrent run wrote the same key first: keep theirs
+    except OSError as error:
+        raise WriteError(
+            f"cannot write the data cache in {folder.parent} ({error.strerror or error}); it "
+            "was left as it was (free some space, or choose another place: --cache-dir or "
+            f"${ENV_VAR})"
+        ) from None
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
 
 
 def read_folder(

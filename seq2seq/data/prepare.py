@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seq2seq.config import DataConfig
+from seq2seq.data.cache import ENV_VAR as CACHE_ENV_VAR
 from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
 from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
 from seq2seq.data.dialogues import Dialogues, count_summary
@@ -36,6 +37,7 @@ from seq2seq.data.examples import (
 )
 from seq2seq.data.splits import SPLITS, TooFewGroups, duplicate_responses, split_examples
 from seq2seq.errors import UserError
+from seq2seq.folders import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 
 PERCENTILES = (50, 90, 99)
@@ -214,6 +216,12 @@ def prepare_data(
             return PreparedData(tokenizer, splits, stats, key, corpus, cached=True)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, UserError):
             print(f"warning: cached data in {folder} is damaged; rebuilding it", file=sys.stderr)
+    check_writable_folder(  # before building: what is built must be kept
+        folder.parent,
+        f"data cache {folder.parent}",
+        "choose another with --cache-dir" if cache_dir is not None
+        else f"point ${CACHE_ENV_VAR} at another folder",
+    )
     tokenizer, splits, stats = build(corpus, data_config, progress)
     write_folder(folder, tokenizer, splits, stats)
     return PreparedData(tokenizer, splits, stats, key, corpus)

@@ -52,7 +52,8 @@ from seq2seq.data.splits import split_warnings
 from seq2seq.decoding import Decoding
 from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
-from seq2seq.errors import UserError
+from seq2seq.errors import UserError, WriteError
+from seq2seq.folders import check_writable_folder
 from seq2seq.models import build_model
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
@@ -181,6 +182,11 @@ class Trainer:
             options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
         )
         runs.check_run_dir(self.run_dir, options.resume)
+        check_writable_folder(  # before the data: a folder that cannot take a run costs nothing
+            self.run_dir,
+            f"--run-dir {self.run_dir}" if options.run_dir else f"run folder {self.run_dir}",
+            "choose another --run-dir",
+        )
         resumed = None
         if options.resume:
             payload = load_checkpoint(self.run_dir / runs.LAST)
@@ -482,6 +488,20 @@ class Trainer:
         best.pt). The files last.pt's counters refer to are written before it."""
         if not self.world.is_main:
             return
+        try:
+            self.write_checkpoints(best, selected, validated)
+        except WriteError as error:  # a full disk: the files already there are intact
+            then = (
+                f"continue from the {runs.LAST} there with: "
+                f"{runs.resume_command(self.run_dir, self.options.time_budget)}"
+                if (self.run_dir / runs.LAST).is_file() else "start the run again"
+            )
+            raise WriteError(
+                f"{error}; free some space or make the folder writable, then {then}"
+            ) from None
+
+    def write_checkpoints(self, best: bool, selected: bool, validated: bool) -> None:
+        """The files of `save`, in its order."""
         keep = self.config.train.keep_checkpoints
         if keep and validated:
             save_checkpoint(self.run_dir / runs.snapshot_name(self.step), self.weights_payload())

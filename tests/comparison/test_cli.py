@@ -22,6 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from seq2seq.checkpoint import load_checkpoint, load_trained, save_checkpoint
+from seq2seq.comparison import cli as comparison_cli
 from seq2seq.comparison.attention import attention_images
 from seq2seq.comparison.cli import main, tensorboard_logdir
 from seq2seq.comparison.results import METRICS
@@ -355,15 +356,22 @@ def test_a_prompts_file_that_is_not_utf8_is_one_line(tiny_runs, tmp_path, capsys
     assert capsys.readouterr().err == message
 
 
-@pytest.mark.parametrize("where", ["file", "under-a-file"])
-def test_an_unwritable_out_is_refused_before_evaluating(tiny_runs, tmp_path, capsys, where):
+@pytest.mark.parametrize("where", ["file", "under-a-file", "read-only"])
+def test_an_unwritable_out_is_refused_before_evaluating(
+    tiny_runs, tmp_path, capsys, monkeypatch, where
+):
     taken = tmp_path / "report.txt"
     taken.write_text("not a folder")
-    out = taken if where == "file" else taken / "out"
+    out = {"file": taken, "under-a-file": taken / "out", "read-only": tmp_path / "out"}[where]
+    reason = f"{taken} is a file, not a folder"
+    if where == "read-only":  # as os.access reports a read-only folder (chmod does not stop root)
+        monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+        reason = f"{tmp_path} is not writable"
+    monkeypatch.setattr(comparison_cli, "compare", lambda *a: pytest.fail("evaluated first"))
     with pytest.raises(SystemExit) as stop:
         run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
                               "--corpus", str(EXCHANGES), "--out", str(out)]))
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert err == f"error: --out {out}: {taken} is a file, not a folder; choose another --out\n"
-    assert taken.read_text() == "not a folder"
+    assert err == f"error: --out {out}: {reason}; choose another --out\n"
+    assert taken.read_text() == "not a folder" and not (tmp_path / "out").exists()

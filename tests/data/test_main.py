@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from seq2seq.data import prepare
 from seq2seq.data.__main__ import main
 from seq2seq.errors import ConfigError, run_cli
 
@@ -129,3 +133,50 @@ def test_a_corpus_without_usable_rows_says_why_in_one_line(
     assert err.startswith(f"error: corpus {corpus} ") and err.count("\n") == 1, err
     assert expected in err
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_a_full_disk_while_caching_is_one_line_and_keeps_the_cache(
+    tsv_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    main(["--corpus", str(tsv_corpus), "--cache-dir", str(cache), "--set", "data.vocab_size=150"])
+    before = {path: path.read_bytes() for path in cache.rglob("*") if path.is_file()}
+
+    def full_disk(file, **arrays) -> None:
+        Path(file).write_bytes(b"PK\x03\x04 the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # another data config: another cache folder
+        run_cli(lambda: main(["--corpus", str(tsv_corpus), "--cache-dir", str(cache),
+                              "--set", "data.vocab_size=160"]))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot write the data cache in {cache} (No space left on device); it was left "
+        "as it was (free some space, or choose another place: --cache-dir or $SEQ2SEQ_CACHE)\n"
+    )
+    assert {path: path.read_bytes() for path in cache.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file", "read-only"])
+def test_a_cache_dir_that_cannot_be_written_is_refused_before_building(
+    where: str, tsv_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    cache = {"file": taken, "under-a-file": taken / "cache", "read-only": tmp_path / "cache"}[where]
+    reason = f"{taken} is a file, not a folder"
+    if where == "read-only":
+        # what os.access says of a read-only folder (chmod does not stop root)
+        monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+        reason = f"{tmp_path} is not writable"
+    monkeypatch.setattr(prepare, "build", lambda *args: pytest.fail("built before the check"))
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main(["--corpus", str(tsv_corpus), "--cache-dir", str(cache)]))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: data cache {cache}: {reason}; choose another with --cache-dir\n"
+    )
+    assert taken.read_text() == "mine"

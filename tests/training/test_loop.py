@@ -3,8 +3,10 @@ guard, the stop conditions, and the schedules and parameter groups it relies on.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import load_config
 from seq2seq.data import prepare_data
-from seq2seq.errors import UserError
+from seq2seq.errors import UserError, run_cli
 from seq2seq.models import build_model
 from seq2seq.training import TrainingDiverged, TrainOptions, train
 from seq2seq.training import loop as training_loop
@@ -178,6 +180,34 @@ def test_a_kill_while_saving_never_leaves_best_pt_behind_last_pt(
     assert best["best_valid_loss"] <= last["best_valid_loss"]
     valid = [r["loss"] for r in records(run_dir, "valid")]
     assert best["best_valid_loss"] == min(valid)
+
+
+def test_a_full_disk_while_saving_stops_with_one_line_and_keeps_last_pt(
+    monkeypatch, tmp_path, tiny_config, train_tiny, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    train_tiny(tiny_config("gru", train={"max_steps": 2, "eval_interval": 2}), run_dir)
+    before = {name: (run_dir / name).read_bytes() for name in ("last.pt", "best.pt")}
+
+    def full_disk(payload, file) -> None:
+        file.write(b"PK\x03\x04 the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    capsys.readouterr()
+    config = tiny_config("gru", train={"max_steps": 4, "eval_interval": 2})
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: train_tiny(config, run_dir, resume=True))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    message = err.splitlines()[-1]
+    assert message.startswith(f"error: cannot write {run_dir}/") and message.count("error") == 1
+    assert "(No space left on device); it was left as it was; free some space" in message
+    assert message.endswith(f"continue from the last.pt there with: python train.py --run-dir "
+                            f"{run_dir} --resume")
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert not list(run_dir.glob(".*"))  # no temporary file, the lock released
 
 
 def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
