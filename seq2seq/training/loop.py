@@ -78,6 +78,7 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
+from seq2seq.training.repair import repair_best
 from seq2seq.training.resume import check_same_tokenizer, resumable_state
 from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_rng_state
 from seq2seq.training.selection import Selection, thin
@@ -156,7 +157,7 @@ class Trainer:
         self.precision = Precision(config.train.precision, self.device)
         resumed = self.open_run(corpus)
         self.build(resumed)
-        notices = self.claim_run_dir() if world.is_main else []
+        notices = self.claim_run_dir(resumed and resumed[0]) if world.is_main else []
         train = config.train
         self.total_steps = (
             train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
@@ -234,9 +235,10 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids)
 
-    def claim_run_dir(self) -> list[str]:
-        """Lock the run folder, clean up after killed saves, write the run's files (main
-        process only); returns the notices to log."""
+    def claim_run_dir(self, last: dict[str, Any] | None) -> list[str]:
+        """Lock the run folder, clean up after killed saves, repair a resumed run's lagging
+        best.pt (`last`: its last.pt), write the run's files (main process only); returns the
+        notices to log."""
         # Claimed here, before anything is written: a second training of this folder stops
         # with one line, and the one that holds it loses nothing.
         taken_over = runs.lock_run_dir(self.run_dir)
@@ -245,6 +247,8 @@ class Trainer:
         if removed:
             names = ", ".join(path.name for path in removed)
             notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
+        repaired = repair_best(self.run_dir, last) if last is not None else None
+        notices += [repaired] if repaired else []
         runs.write_run_files(self.run_dir, self.config, self.tokenizer, self.raw_model)
         return notices
 

@@ -3,6 +3,7 @@ guard, the stop conditions, and the schedules and parameter groups it relies on.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import math
@@ -208,6 +209,54 @@ def test_a_full_disk_while_saving_stops_with_one_line_and_keeps_last_pt(
                             f"{run_dir} --resume")
     assert {name: (run_dir / name).read_bytes() for name in before} == before
     assert not list(run_dir.glob(".*"))  # no temporary file, the lock released
+
+
+def older_version_run(run_dir: Path, tiny_config, train_tiny) -> tuple[dict, dict]:
+    """A run as a version that wrote last.pt before best.pt leaves it when stopped between the
+    two at step 4: last.pt (without the selection state, which that version did not have)
+    records step 4's better loss, best.pt still holds step 2. Returns (best.pt, last.pt)."""
+    config = tiny_config("gru", train={"max_steps": 2, "eval_interval": 2, "lr": 3e-3})
+    train_tiny(config, run_dir)
+    older_best = (run_dir / "best.pt").read_bytes()
+    train_tiny(dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=4)),
+               run_dir, resume=True)
+    (run_dir / "best.pt").write_bytes(older_best)
+    last = load_checkpoint(run_dir / "last.pt")
+    del last["selection"]
+    save_checkpoint(run_dir / "last.pt", last)
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["step"] == 2 and best["best_valid_loss"] > last["best_valid_loss"]
+    return best, last
+
+
+def test_resuming_a_run_whose_best_pt_lags_behind_last_pt_repairs_it(
+    tmp_path, tiny_config, train_tiny, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    _, last = older_version_run(run_dir, tiny_config, train_tiny)
+    capsys.readouterr()
+    config = tiny_config("gru", train={"max_steps": 4, "eval_interval": 2, "lr": 3e-3})
+    train_tiny(config, run_dir, resume=True)  # nothing to train: validates step 4 again
+    assert f"repaired {run_dir / 'best.pt'}" in capsys.readouterr().err
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["step"] == 4 and best["best_valid_loss"] == last["best_valid_loss"]
+    assert state_dicts_equal(best["model"], last["model"])
+
+
+def test_a_best_loss_whose_weights_were_never_saved_is_told_once(
+    tmp_path, tiny_config, train_tiny, capsys
+) -> None:
+    run_dir = tmp_path / "run"
+    best, last = older_version_run(run_dir, tiny_config, train_tiny)
+    # last.pt is not the checkpoint of the best validation: as after a later save by Ctrl-C
+    last["best_valid_loss"] -= 0.5
+    save_checkpoint(run_dir / "last.pt", last)
+    capsys.readouterr()
+    config = tiny_config("gru", train={"max_steps": 4, "eval_interval": 2, "lr": 3e-3})
+    train_tiny(config, run_dir, resume=True)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "best.pt" in line]
+    assert len(warnings) == 1 and "whose weights were never saved" in warnings[0]
+    assert load_checkpoint(run_dir / "best.pt")["step"] == best["step"]  # the best it has
 
 
 def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
