@@ -39,6 +39,7 @@ FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
 MIN_VOCAB_SIZE = 100
+MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class DataConfig:
             self.vocab_size >= MIN_VOCAB_SIZE,
             "data.vocab_size",
             f"{self.vocab_size} is too small (at least {MIN_VOCAB_SIZE})",
+        )
+        check(
+            self.vocab_size <= MAX_VOCAB_SIZE,
+            "data.vocab_size",
+            f"{self.vocab_size} is too large (at most {MAX_VOCAB_SIZE:,})",
         )
         check(self.max_src_len >= 1, "data.max_src_len", "must be >= 1")
         check(self.max_tgt_len >= 1, "data.max_tgt_len", "must be >= 1")

@@ -202,7 +202,7 @@ class Tokenizer:
                 num_threads=TRAIN_THREADS,
                 minloglevel=2,
             )
-        except RuntimeError as error:
+        except (RuntimeError, ValueError) as error:  # ValueError: an argument it refuses
             message = str(error).splitlines()[0] if str(error) else "unknown error"
             raise UserError(f"sentencepiece could not train the tokenizer: {message}") from None
         return cls(model.getvalue(), normalize)

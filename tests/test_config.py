@@ -70,6 +70,7 @@ def test_configs_are_frozen() -> None:
         ("model.dropout=1.0", "model.dropout"),
         ("model.dropout=-0.1", "model.dropout"),
         ("data.vocab_size=10", "data.vocab_size"),
+        ("data.vocab_size=999999999999", "data.vocab_size"),  # sentencepiece: not an int32
         ("data.normalize=lower", "data.normalize"),
         ("decode.strategy=best", "decode.strategy"),
         ("decode.top_p=0", "decode.top_p"),

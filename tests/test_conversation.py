@@ -178,6 +178,35 @@ def test_unusable_checkpoints_fail_with_one_clear_line(tmp_path, make, message):
     assert result.stdout == b""
 
 
+def edited(source: Path, path: Path, key: str, value) -> None:
+    payload = torch.load(source, weights_only=True)
+    if key == "tokenizer":
+        payload["tokenizer"]["model"] = value
+    else:
+        payload[key] = value
+    torch.save(payload, path)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda source, path: path.write_bytes(b""), "is not a seq2seq-chatbots checkpoint (the "
+     "file is empty)"),
+    (lambda source, path: path.write_bytes(os.urandom(5000)), "is not a seq2seq-chatbots "
+     "checkpoint (not a PyTorch file written by train.py, or damaged)"),
+    (lambda source, path: edited(source, path, "step", "ten"), "is damaged: its step 'ten' is "
+     "not a step count"),
+    (lambda source, path: edited(source, path, "tokenizer", b"not sentencepiece"),
+     "is damaged: the tokenizer model is damaged"),
+])
+def test_a_bad_checkpoint_file_is_one_line_naming_it(runs, tmp_path, make, message):
+    path = tmp_path / "model.pt"
+    make(runs["gru"] / "best.pt", path)
+    result = run_chat(["--run", str(path)], b"hi\n", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == b""
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"error: {path} ") and message in line
+    assert "mmap" not in line and "weights_only" not in line
+
+
 def test_a_bad_option_fails_with_one_clear_line(runs):
     result = run_chat(["--run", str(runs["gru"]), "--set", "decode.top_p=2"], b"hi\n")
     assert result.returncode == 2 and result.stdout == b""

@@ -118,3 +118,5 @@ def test_bad_models_and_inputs_are_user_errors(tmp_path: Path) -> None:
         Tokenizer.train(["", "  "], 1000)
     with pytest.raises(UserError, match="normalisation"):
         Tokenizer.train(["hello"], 1000, normalize="lowercase")
+    with pytest.raises(UserError, match="sentencepiece could not train the tokenizer"):
+        Tokenizer.train(["hello"], 2**40)  # it refuses the argument with a ValueError
