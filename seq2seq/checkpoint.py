@@ -40,6 +40,7 @@ from seq2seq.config import Config, config_from_dict
 from seq2seq.errors import ConfigError, UserError, WriteError
 from seq2seq.leftovers import remove_leftovers
 from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.paths import what_it_is
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
@@ -198,7 +199,7 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+        raise UserError(f"checkpoint {path} {what_it_is(path)}")
     if path.stat().st_size == 0:
         raise UserError(f"{path} is not a seq2seq-chatbots checkpoint (the file is empty)")
     try:

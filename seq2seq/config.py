@@ -28,6 +28,7 @@ import yaml
 
 from seq2seq.errors import ConfigError, check, check_choice, check_probability
 from seq2seq.models import get_architecture
+from seq2seq.paths import what_it_is
 from seq2seq.tokenizer import MODEL_TYPES, NORMALIZATIONS
 
 SCHEDULES = ("inverse_sqrt", "constant")
@@ -386,7 +387,7 @@ def load_config(
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
+        raise ConfigError(f"config file {path} {what_it_is(path)} (see configs/ for examples)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -13,7 +13,7 @@ from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
-from seq2seq.folders import check_writable_folder
+from seq2seq.paths import check_writable_folder
 from seq2seq.runs import new_run_dir
 
 

@@ -33,6 +33,7 @@ from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
 from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
+from seq2seq.paths import what_it_is
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
@@ -193,7 +194,7 @@ def split_examples(
 def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examples:
     """The user's prompts, one per line; contexts longer than the models saw keep their end."""
     if not path.is_file():
-        raise UserError(f"--prompts {path}: no such file (one prompt per line)")
+        raise UserError(f"--prompts {path} {what_it_is(path)} (a file of prompts, one per line)")
     try:
         prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError:

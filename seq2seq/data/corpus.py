@@ -9,7 +9,6 @@ place the corpus is downloaded to when missing.
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from seq2seq.data.cornell import LINES_FILE, OPTIONAL_FILES, REQUIRED_FILES, read_cornell
@@ -17,6 +16,7 @@ from seq2seq.data.dialogues import Dialogues
 from seq2seq.data.download import CORPUS_SHA256, CORPUS_URLS, RAW_SUBFOLDER, download_corpus
 from seq2seq.data.tsv import read_tsv
 from seq2seq.errors import UserError
+from seq2seq.paths import what_it_is
 
 ENV_VAR = "CORNELL_CORPUS"
 DEFAULT_CORPUS = Path("corpora/cornell")
@@ -44,27 +44,9 @@ def locate_corpus(path: str | Path) -> Path:
                 + HOW_TO_CHOOSE
             )
         return raw
-    if path.is_symlink() and not path.exists():
-        raise UserError(f"corpus {path} is a broken link (to {os.readlink(path)}): {HOW_TO_CHOOSE}")
-    if path.exists():
-        raise UserError(
-            f"corpus {path} is {file_kind(path)}, not a file or a folder: {HOW_TO_CHOOSE}"
-        )
-    raise UserError(f"corpus {path} does not exist: {HOW_TO_CHOOSE}")
-
-
-def file_kind(path: Path) -> str:
-    """What a path that is neither a regular file nor a folder is, e.g. "a character device"."""
-    mode = path.stat().st_mode
-    for test, kind in (
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return kind
-    return "a special file"
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"corpus {path} does not exist: {HOW_TO_CHOOSE}")
+    raise UserError(f"corpus {path} {what_it_is(path)}, not a file or a folder: {HOW_TO_CHOOSE}")
 
 
 def resolve_corpus(

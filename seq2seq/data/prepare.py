@@ -37,7 +37,7 @@ from seq2seq.data.examples import (
 )
 from seq2seq.data.splits import SPLITS, TooFewGroups, duplicate_responses, split_examples
 from seq2seq.errors import UserError
-from seq2seq.folders import check_writable_folder
+from seq2seq.paths import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 
 PERCENTILES = (50, 90, 99)

@@ -53,8 +53,8 @@ from seq2seq.decoding import Decoding
 from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError, WriteError
-from seq2seq.folders import check_writable_folder
 from seq2seq.models import build_model
+from seq2seq.paths import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
 from seq2seq.training.distributed import (

@@ -356,6 +356,16 @@ def test_a_prompts_file_that_is_not_utf8_is_one_line(tiny_runs, tmp_path, capsys
     assert capsys.readouterr().err == message
 
 
+def test_a_prompts_path_that_is_a_folder_is_named_so(tiny_runs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
+                              "--prompts", str(tmp_path), "--out", str(tmp_path / "out")]))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: --prompts {tmp_path} is a folder (a file of prompts, one per line)\n"
+    )
+
+
 @pytest.mark.parametrize("where", ["file", "under-a-file", "read-only"])
 def test_an_unwritable_out_is_refused_before_evaluating(
     tiny_runs, tmp_path, capsys, monkeypatch, where

@@ -1,15 +1,43 @@
-"""Output folders (a run folder, the data cache, a comparison's reports): checked before any
+"""Paths the user gives, in messages and checks: what a path that is not a regular file is,
+and output folders (a run folder, the data cache, a comparison's reports) checked before any
 work starts, so that a folder that cannot be written costs one line instead of a run.
 
+    raise UserError(f"config file {path} {what_it_is(path)}")   # "... is a folder"
     check_writable_folder(Path("runs/x"), "--run-dir runs/x", "choose another --run-dir")
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from seq2seq.errors import UserError
+
+KINDS = (
+    (stat.S_ISDIR, "is a folder"),
+    (stat.S_ISCHR, "is a character device"),
+    (stat.S_ISBLK, "is a block device"),
+    (stat.S_ISFIFO, "is a named pipe"),
+    (stat.S_ISSOCK, "is a socket"),
+)
+
+
+def what_it_is(path: Path) -> str:
+    """Why `path` is no regular file, to follow it in a message: "does not exist", "is a
+    folder", "is a broken link (to X)", "is a character device", ..."""
+    if path.is_symlink() and not path.exists():
+        return f"is a broken link (to {os.readlink(path)})"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    for test, kind in KINDS:
+        if test(mode):
+            return kind
+    return "is a regular file" if stat.S_ISREG(mode) else "is not a regular file"
 
 
 def check_writable_folder(folder: Path, what: str, fix: str) -> None:
