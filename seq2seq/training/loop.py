@@ -157,7 +157,8 @@ class Trainer:
         self.precision = Precision(config.train.precision, self.device)
         resumed = self.open_run(corpus)
         self.build(resumed)
-        notices = self.claim_run_dir(resumed and resumed[0]) if world.is_main else []
+        last = None if resumed is None else resumed[0]
+        notices = self.claim_run_dir(last) if world.is_main else []
         train = config.train
         self.total_steps = (
             train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
