@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seq2seq import runs
-from seq2seq.config import Config, load_config
+from seq2seq.checkpoint import load_checkpoint
+from seq2seq.config import Config, apply_overrides, config_from_dict, load_config
 from seq2seq.device import set_threads
 from seq2seq.errors import ConfigError, UserError, run_cli
 from seq2seq.models import ARCHITECTURES, build_model, get_architecture
@@ -150,18 +152,26 @@ def main() -> int:
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     config_path = args.config
-    if config_path is None:
-        own = args.run_dir / runs.CONFIG if args.resume else None
-        if own is not None and own.is_file():
+    config = None
+    if config_path is None and args.resume:
+        own = args.run_dir / runs.CONFIG
+        if own.is_file():
             config_path = own
-        elif args.model is not None:
-            config_path = CONFIGS / f"{args.model}.yaml"
-        else:
+        elif (args.run_dir / runs.LAST).is_file():  # config.yaml lost: last.pt holds it too
+            last = args.run_dir / runs.LAST
+            print(f"note: {own} is missing; resuming with the config saved in {last}",
+                  file=sys.stderr)
+            raw = load_checkpoint(last)["config"]
+            config = config_from_dict(apply_overrides(raw, overrides), arch=args.model)
+    if config is None and config_path is None:
+        if args.model is None:
             raise UserError(
                 "which model? pass --model (" + " or ".join(sorted(ARCHITECTURES)) + "), or a "
                 "--config whose model.arch says it, e.g. --config configs/cpu-transformer.yaml"
             )
-    config = load_config(config_path, overrides, arch=args.model)  # before any data is touched
+        config_path = CONFIGS / f"{args.model}.yaml"
+    if config is None:  # before any data is touched
+        config = load_config(config_path, overrides, arch=args.model)
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget {args.time_budget}: must be a positive number of minutes")
     set_threads(args.threads)

@@ -105,6 +105,26 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path, env, exchange
     assert logged == list(range(1, step + 3))  # one history: every step once
 
 
+def test_resume_without_config_yaml_takes_the_config_from_last_pt(
+    tmp_path, env, exchanges_corpus
+) -> None:
+    run_dir = tmp_path / "run"
+    args = [*TINY, "--corpus", str(exchanges_corpus), "--run-dir", str(run_dir),
+            "--set", "train.eval_interval=100000"]
+    assert run([*args, "--max-steps", "2"], env, tmp_path).returncode == 0
+    (run_dir / "config.yaml").unlink()  # lost; last.pt holds the same config
+    resumed = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "--corpus", str(exchanges_corpus), "--run-dir",
+         str(run_dir), "--resume", "--max-steps", "3", "--device", "cpu", "--threads", "1"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "config.yaml is missing; resuming with the config saved in" in resumed.stderr
+    payload = load_checkpoint(run_dir / "last.pt")
+    assert payload["step"] == 3 and payload["config"]["model"]["d_model"] == 32  # not the default
+    assert (run_dir / "config.yaml").is_file()  # written back
+
+
 @pytest.mark.parametrize("arch", ["transformer", "gru"])
 def test_the_protocol_configs_train_their_first_steps(tmp_path, env, arch) -> None:
     # The README's protocol commands as printed, on the fixture corpus (hence a smaller
