@@ -140,9 +140,9 @@ def test_validation_cost_times_both_parts_of_a_validation(tiny_runs, data_cache,
     assert "validation loss" in line and "diversity decoding" in line and "ratio" in line
 
 
-def test_profile_prints_a_table_per_hot_path():
+def test_hotspots_prints_a_table_per_hot_path():
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.profile", "--quick", "--rows", "3", "--threads", "1"],
+        [sys.executable, "-m", "benchmarks.hotspots", "--quick", "--rows", "3", "--threads", "1"],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
     assert result.returncode == 0, result.stderr

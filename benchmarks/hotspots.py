@@ -1,8 +1,8 @@
 """Where the time goes: torch.profiler tables for the hot paths that benchmarks/run.py times.
 
-    python -m benchmarks.profile                         # full-size configs, synthetic batches
-    python -m benchmarks.profile --corpus ../shared/corpora/cornell/exchanges-25k.tsv
-    python -m benchmarks.profile --only decoding --rows 15 --threads 1
+    python -m benchmarks.hotspots                         # full-size configs, synthetic batches
+    python -m benchmarks.hotspots --corpus ../shared/corpora/cornell/exchanges-25k.tsv
+    python -m benchmarks.hotspots --only decoding --rows 15 --threads 1
 
 For each path, after one warm-up call, the profiler records one more and prints the operators
 that took the most time of their own (self time: CPU on a CPU, CUDA kernels on a GPU):
