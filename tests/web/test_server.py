@@ -139,6 +139,9 @@ def start_chat(args: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, str(CHAT), *args], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HOME": str(log.parent)},
+            # a terminal's Ctrl-C reaches a process whose SIGINT is not ignored; pytest started
+            # in the background (`cmd &`) passes on an ignored one, which Python then keeps
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
