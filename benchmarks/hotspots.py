@@ -81,7 +81,9 @@ def training_calls(settings: Settings) -> dict[str, Callable[[], object]]:
     for name, model in (("transformer", ours), ("nn.Transformer", reference.to(settings.device))):
         step = training_speed.make_step(model.train(), config.train, vocab.pad_id, settings,
                                         "fp32")
-        calls[f"training step: {name}, {len(batches)} batches"] = _over(step, batches)
+        calls[f"training step: {name}, {len(batches)} batches"] = training_speed.one_pass(
+            step, batches
+        )
     return calls
 
 
@@ -99,14 +101,6 @@ def decoding_calls(settings: Settings) -> dict[str, Callable[[], object]]:
         for name, strategy in (("cached", decoding_speed.greedy_cached),
                                ("recomputed", decoding_speed.greedy_recomputed))
     }
-
-
-def _over(step: Callable[..., None], batches: list) -> Callable[[], None]:
-    def run_pass() -> None:
-        for batch in batches:
-            step(batch)
-
-    return run_pass
 
 
 def main(argv: list[str] | None = None) -> int:

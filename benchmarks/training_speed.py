@@ -184,7 +184,7 @@ def run(settings: Settings) -> list[Figure]:
         flops = count_flops(steps["transformer"], batches)  # also its warm-up
         for step in steps.values():
             step(batches[-1])  # the largest batch: later ones reuse its allocations
-        passes = {name: _pass(step, batches) for name, step in steps.items()}
+        passes = {name: one_pass(step, batches) for name, step in steps.items()}
         timing = time_in_turns(passes, settings.device, settings.repeats, settings.budget_s,
                                measure_memory=True)
         figures += _figures(timing, precision, tokens, note, ours, reference, gru, flops,
@@ -192,7 +192,9 @@ def run(settings: Settings) -> list[Figure]:
     return figures
 
 
-def _pass(step: Callable[[Batch], None], batches: list[Batch]) -> Callable[[], None]:
+def one_pass(step: Callable[[Batch], None], batches: list[Batch]) -> Callable[[], None]:
+    """A call that runs `step` on every batch once: the unit that is timed (and profiled)."""
+
     def run_pass() -> None:
         for batch in batches:
             step(batch)

@@ -244,13 +244,19 @@ def drop_after(path: Path, step: int) -> int:
     return damaged
 
 
-def record_step(line: str) -> int | None:
-    """The step of one metrics.jsonl line, or None when the line is not a whole record."""
+def parse_record(line: str) -> dict[str, Any] | None:
+    """One metrics.jsonl line as its record, or None when the line is not a whole record."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    step = record.get("step") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def record_step(line: str) -> int | None:
+    """The step of one metrics.jsonl line, or None when the line is not a whole record."""
+    record = parse_record(line)
+    step = None if record is None else record.get("step")
     return step if isinstance(step, int) else None
 
 

@@ -9,7 +9,6 @@ the state last.pt records; older runs never had a selected.pt.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.errors import UserError
 from seq2seq.runs import BEST, LAST, METRICS
+from seq2seq.training.log import parse_record
 
 
 def validation_losses(path: Path) -> dict[int, float]:
@@ -25,11 +25,8 @@ def validation_losses(path: Path) -> dict[int, float]:
     if not path.is_file():
         return losses
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("kind") == "valid":
+        record = parse_record(line)
+        if record is not None and record.get("kind") == "valid":
             losses[record.get("step")] = record.get("loss")
     return losses
 
