@@ -8,11 +8,11 @@ tokens (the non-pad positions of `tgt_out`, which the loss is computed on) per s
 pass through the same few bucketed batches for every model.
 
 The reference wraps `torch.nn.Transformer` in the same shell as the handwritten model (shared
-embedding * sqrt(D) plus sinusoidal positions and dropout, an output projection tied to the
-embedding when the config ties them) with the same shape (d_model, heads, layers, d_ff,
-dropout, activation, pre/post-LN, final LayerNorms only with pre-LN) and the same masks (source
-key padding for self- and cross-attention, causal target). It is called as its documentation
-recommends for speed: `batch_first=True` and the `tgt_is_causal` hint.
+embedding * sqrt(D) plus sinusoidal positions and the same dropout function, an output
+projection tied to the embedding when the config ties them) with the same shape (d_model,
+heads, layers, d_ff, dropout, activation, pre/post-LN, final LayerNorms only with pre-LN) and
+the same masks (source key padding for self- and cross-attention, causal target). It is called
+as its documentation recommends for speed: `batch_first=True` and the `tgt_is_causal` hint.
 
 Per-parameter comparison: "parameter-tokens per second" = tokens/s x parameters. A forward and
 backward pass costs about 6 FLOPs per parameter per token (Kaplan et al., 2020), so 6 x this
@@ -36,6 +36,7 @@ from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.models.dropout import Dropout
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
 from seq2seq.training.optim import build_optimizer, build_scheduler
 from seq2seq.training.step import Objective, train_step
@@ -63,7 +64,7 @@ class ReferenceTransformer(nn.Module):
         self.scale = math.sqrt(c.d_model)
         self.embed = nn.Embedding(vocab_size, c.d_model, padding_idx=pad_id)
         self.register_buffer("pe", sinusoidal_positions(c.max_len, c.d_model), persistent=False)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)  # the shell's dropout is the handwritten model's
         layer_args = dict(
             d_model=c.d_model, nhead=c.n_heads, dim_feedforward=c.d_ff, dropout=c.dropout,
             activation=c.activation, batch_first=True, norm_first=c.norm == "pre",

@@ -39,6 +39,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.errors import check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
+from seq2seq.models.dropout import Dropout
 from seq2seq.models.registry import register_model
 
 SCORES = ("dot", "general", "concat")
@@ -175,7 +176,7 @@ class Decoder(nn.Module):
 
     def __init__(self, config: GRUConfig, vocab_size: int) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(config.dropout)  # on the embeddings, as the tutorial
+        self.dropout = Dropout(config.dropout)  # on the embeddings, as the tutorial
         self.gru = nn.GRU(
             config.d_model,
             config.d_model,

@@ -8,10 +8,11 @@ References:
     Rush et al., "The Annotated Transformer" (https://nlp.seas.harvard.edu/annotated-transformer/):
         the module split followed here, in the file's order, top to bottom:
 
-    TransformerConfig -> attention -> MultiHeadAttention (SelfAttention, CrossAttention)
+    TransformerConfig -> attention -> CacheSlot -> MultiHeadAttention (SelfAttention,
+      CrossAttention)
       -> FeedForward -> ResidualLayer (its SublayerConnection: pre-LN or post-LN, written once)
       -> EncoderLayer, DecoderLayer -> Encoder, Decoder -> sinusoidal_positions, Embeddings
-      -> TransformerState, Transformer
+      -> KeyValueCache, TransformerState, Transformer
 
 Shapes: B batch, S source length, T target length, D d_model, H heads, K = D / H per head,
 V vocabulary. Masks are boolean and True where attending is allowed (real tokens).
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from seq2seq.errors import UserError, check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
+from seq2seq.models.dropout import Dropout, dropout
 from seq2seq.models.registry import register_model
 
 KeysValues = tuple[Tensor, Tensor]  # attention keys and values, each (B, H, length, K)
@@ -85,8 +87,26 @@ def attention(
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)
-    dropped = F.dropout(weights, dropout_p) if dropout_p > 0.0 else weights
-    return dropped @ v, weights
+    return dropout(weights, dropout_p) @ v, weights
+
+
+@dataclass(frozen=True)
+class CacheSlot:
+    """Where one decoder layer's self-attention keeps keys and values while decoding: buffers
+    (B, H, capacity, K) preallocated along the time axis (`KeyValueCache`), and the position
+    that the positions computed now start at."""
+
+    keys: Tensor
+    values: Tensor
+    position: int
+
+    def write(self, k: Tensor, v: Tensor) -> KeysValues:
+        """Store the new positions' keys and values (B, H, T, K) in place, without copying the
+        earlier ones; return every position's so far, (B, H, position + T, K) views."""
+        end = self.position + k.size(2)
+        self.keys[:, :, self.position : end] = k
+        self.values[:, :, self.position : end] = v
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 class MultiHeadAttention(nn.Module):
@@ -111,11 +131,14 @@ class MultiHeadAttention(nn.Module):
         """Heads (B, H, T, K), keys/values (B, H, S, K) -> (B, T, D) and, if need_weights, the
         (B, H, T, S) weights (else None). `is_causal`: query i sees keys 0..i (T == S).
 
-        The fused kernel runs unless the config asks for the manual path or the weights are
-        needed (the kernel does not return them).
+        The fused kernel runs unless the config asks for the manual path, the weights are
+        needed (the kernel does not return them), or attention weights are dropped on a CPU:
+        there torch has no fused kernel with dropout and runs the same math as `attention`, with
+        its slower dropout (see seq2seq/models/dropout.py).
         """
         dropout_p = self.dropout if self.training else 0.0
-        if self.fused and not need_weights:
+        cpu_dropout = dropout_p > 0.0 and q.device.type == "cpu"
+        if self.fused and not need_weights and not cpu_dropout:
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
             )
@@ -138,18 +161,18 @@ class SelfAttention(MultiHeadAttention):
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
-        past: KeysValues | None = None, need_weights: bool = False,
-    ) -> tuple[Tensor, KeysValues, Tensor | None]:
-        """x (B, T, D) attends to `past` (cached keys, values (B, H, t, K)) and to itself.
+        cache: CacheSlot | None = None, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """x (B, T, D) attends to itself and, with a `cache`, to the t earlier positions kept
+        there (where its own keys and values are written too).
 
         mask: bool, broadcastable to (B, H, T, t + T); is_causal: position i sees positions <= i.
-        Returns (B, T, D), the (keys, values) (B, H, t + T, K) to cache, and weights or None.
+        Returns (B, T, D) and the weights or None.
         """
         q, k, v = self.split_heads(self.qkv_proj(x), 3)
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        y, weights = self.attend(q, k, v, mask, is_causal, need_weights)
-        return y, (k, v), weights
+        if cache is not None:
+            k, v = cache.write(k, v)
+        return self.attend(q, k, v, mask, is_causal, need_weights)
 
 
 class CrossAttention(MultiHeadAttention):
@@ -183,7 +206,7 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model)
         self.activation = F.relu if activation == "relu" else F.gelu
         # Not in the paper, but the Annotated Transformer and torch's nn.Transformer drop here too.
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, D) -> (B, T, D)."""
@@ -205,7 +228,7 @@ class ResidualLayer(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.pre_norm = config.norm == "pre"
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def sublayer_input(self, x: Tensor, norm: nn.LayerNorm) -> Tensor:
         """What the sublayer reads from x (B, T, D): LayerNorm(x) with pre-LN, else x."""
@@ -231,7 +254,7 @@ class EncoderLayer(ResidualLayer):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, D), mask (B, 1, 1, S) True on real tokens -> (B, S, D)."""
-        y, _, _ = self.self_attn(self.sublayer_input(x, self.norm1), mask)
+        y, _ = self.self_attn(self.sublayer_input(x, self.norm1), mask)
         x = self.residual(x, y, self.norm1)
         y = self.ff(self.sublayer_input(x, self.norm2))
         return self.residual(x, y, self.norm2)
@@ -253,27 +276,26 @@ class DecoderLayer(ResidualLayer):
 
     def forward(
         self, x: Tensor, memory_kv: KeysValues, memory_mask: Tensor,
-        past: KeysValues | None = None, need_weights: bool = False,
-    ) -> tuple[Tensor, KeysValues, Tensor | None]:
+        cache: CacheSlot | None = None, need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """x (B, T, D), memory keys/values (B, H, S, K), memory_mask (B, 1, 1, S) -> (B, T, D).
 
-        Without `past`, x (B, T, D) is the whole target prefix and self-attention is causal.
+        Without a `cache`, x (B, T, D) is the whole target prefix and self-attention is causal.
         There is no target padding mask: padding is on the right, so under the causal mask no
         real position ever sees a pad, and the loss ignores the outputs at pad positions.
-        With `past` (the cached keys/values of earlier positions), x is the newest position
+        With a `cache` (the keys/values of earlier positions), x is the newest position
         (T = 1), which may see all of them, so no mask at all is needed.
-        Also returns the (keys, values) to cache and the (B, H, T, S) cross-attention weights
-        when need_weights, else None.
+        Also returns the (B, H, T, S) cross-attention weights when need_weights, else None.
         """
-        y, kv, _ = self.self_attn(self.sublayer_input(x, self.norm1), is_causal=past is None,
-                                  past=past)
+        y, _ = self.self_attn(self.sublayer_input(x, self.norm1), is_causal=cache is None,
+                              cache=cache)
         x = self.residual(x, y, self.norm1)
         y, weights = self.cross_attn(
             self.sublayer_input(x, self.norm2), memory_kv, memory_mask, need_weights
         )
         x = self.residual(x, y, self.norm2)
         y = self.ff(self.sublayer_input(x, self.norm3))
-        return self.residual(x, y, self.norm3), kv, weights
+        return self.residual(x, y, self.norm3), weights
 
 
 class Encoder(nn.Module):
@@ -307,22 +329,21 @@ class Decoder(nn.Module):
 
     def forward(
         self, x: Tensor, memory_kv: list[KeysValues], src_mask: Tensor,
-        past: list[KeysValues] | None = None, need_attention: bool = False,
-    ) -> tuple[Tensor, list[KeysValues], Tensor | None]:
+        cache: list[CacheSlot] | None = None, need_attention: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """Embedded target x (B, T, D) -> (B, T, D), given `project_memory`'s keys/values and
-        src_mask (B, S). `past`: every layer's cached self-attention (keys, values) or None.
+        src_mask (B, S). `cache`: every layer's self-attention slot while decoding, else None.
 
-        Returns the states, every layer's (keys, values) to cache, and with need_attention the
-        last layer's (B, H, T, S) cross-attention weights (else None).
+        Returns the states and, with need_attention, the last layer's (B, H, T, S)
+        cross-attention weights (else None).
         """
         mask = src_mask[:, None, None, :]  # (B, 1, 1, S)
-        past = [None] * len(self.layers) if past is None else past
-        cache, weights = [], None
+        slots = [None] * len(self.layers) if cache is None else cache
+        weights = None
         for i, layer in enumerate(self.layers):
             last = i == len(self.layers) - 1
-            x, kv, weights = layer(x, memory_kv[i], mask, past[i], need_attention and last)
-            cache.append(kv)
-        return (x if self.norm is None else self.norm(x)), cache, weights
+            x, weights = layer(x, memory_kv[i], mask, slots[i], need_attention and last)
+        return (x if self.norm is None else self.norm(x)), weights
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
@@ -349,7 +370,7 @@ class Embeddings(nn.Module):
             pe = sinusoidal_positions(config.max_len, config.d_model)
             self.register_buffer("pe", pe, persistent=False)
             self.positions = None
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, ids: Tensor, start: int = 0) -> Tensor:
         """ids (B, T) at positions start..start+T-1 -> (B, T, D)."""
@@ -366,13 +387,63 @@ class Embeddings(nn.Module):
         return self.dropout(self.tokens(ids) * self.scale + pos)
 
 
+class KeyValueCache:
+    """The decoder's self-attention keys and values while decoding: per layer, buffers
+    (B, H, capacity, K) preallocated along the time axis and written in place, so that a step
+    computes and stores one position instead of copying all earlier ones (`torch.cat`).
+
+    `length` counts the positions written. A state at step t reads positions < t only, so
+    writes for later steps never change what it sees. Two steps from the same state (a branch)
+    would both write position t: `slots` then copies the buffers first, as it does when they
+    are full (doubling the capacity), so states behave as values.
+    """
+
+    INITIAL_CAPACITY = 16  # positions; doubled when full
+
+    def __init__(self, keys: list[Tensor], values: list[Tensor], length: int) -> None:
+        self.keys, self.values, self.length = keys, values, length
+
+    @classmethod
+    def allocate(cls, layers: int, like: Tensor, capacity: int) -> KeyValueCache:
+        """Empty buffers for `layers` layers, shaped as `like`'s (B, H, S, K) but with
+        `capacity` positions, on its device and dtype."""
+        B, H, _, K = like.shape
+        keys = [like.new_empty(B, H, capacity, K) for _ in range(layers)]
+        return cls(keys, [torch.empty_like(k) for k in keys], 0)
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].size(2)
+
+    def slots(self, step: int) -> tuple[KeyValueCache, list[CacheSlot]]:
+        """Every layer's slot for writing position `step`: in this cache when it is the next
+        free position, else (a branch, or full) in a copy of positions < step with room."""
+        cache = self
+        if self.length != step or step == self.capacity:
+            capacity = max(self.capacity, 2 * step)
+            cache = KeyValueCache.allocate(len(self.keys), self.keys[0], capacity)
+            for new, old in zip(cache.keys + cache.values, self.keys + self.values, strict=True):
+                new[:, :, :step] = old[:, :, :step]
+        cache.length = step + 1
+        slots = [CacheSlot(k, v, step) for k, v in zip(cache.keys, cache.values, strict=True)]
+        return cache, slots
+
+    def index_select(self, index: Tensor) -> KeyValueCache:
+        """Rows `index` (B',) of every buffer (a copy)."""
+        return KeyValueCache(
+            [k.index_select(0, index) for k in self.keys],
+            [v.index_select(0, index) for v in self.values],
+            self.length,
+        )
+
+
 @dataclass(frozen=True)
 class TransformerState:
-    """Decoder state between `decode_step` calls: the key/value cache.
+    """Decoder state between `decode_step` calls.
 
     Attributes:
         step: position of the next token fed (= number of tokens decoded so far).
-        self_kv: per decoder layer, the self-attention (keys, values) (B, H, step, K).
+        self_kv: every layer's self-attention keys and values of positions < step.
         cross_kv: per decoder layer, the cross-attention (keys, values) (B, H, S, K), computed
             from the memory at the first step.
         cross_attention: (B, H, S) last layer's cross-attention weights at the last step when
@@ -380,7 +451,7 @@ class TransformerState:
     """
 
     step: int
-    self_kv: list[KeysValues]
+    self_kv: KeyValueCache
     cross_kv: list[KeysValues]
     cross_attention: Tensor | None = None
 
@@ -424,7 +495,7 @@ class Transformer(Seq2SeqModel):
         memory_kv = self.decoder.project_memory(memory.states)
         if teacher_forcing < 1.0:
             tgt_in = self.scheduled_inputs(tgt_in, memory, memory_kv, teacher_forcing, feed)
-        h, _, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
+        h, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
         return self.generator(h)
 
     def scheduled_inputs(
@@ -443,7 +514,7 @@ class Transformer(Seq2SeqModel):
         too; the loss ignores them and causal attention keeps them from earlier positions.
         """
         with torch.no_grad():
-            h, _, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
+            h, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
             predicted = predicted_tokens(self.generator(h), feed)  # (B, T): token t + 1
         gold = gold_coins(tgt_in, teacher_forcing)  # (B, T - 1)
         mixed = torch.where(gold, tgt_in[:, 1:], predicted[:, :-1])  # (B, T - 1)
@@ -462,24 +533,25 @@ class Transformer(Seq2SeqModel):
     ) -> tuple[Tensor, TransformerState]:
         """tokens (B,) -> next-token logits (B, V) and the state with this step cached."""
         if state is None:
-            state = TransformerState(0, [], self.decoder.project_memory(memory.states))
-        past = state.self_kv if state.step > 0 else None
+            cross_kv = self.decoder.project_memory(memory.states)
+            cache = KeyValueCache.allocate(
+                len(cross_kv), cross_kv[0][0], KeyValueCache.INITIAL_CAPACITY
+            )
+            state = TransformerState(0, cache, cross_kv)
+        cache, slots = state.self_kv.slots(state.step)
         x = self.embed(tokens[:, None], start=state.step)  # (B, 1, D)
-        h, self_kv, weights = self.decoder(x, state.cross_kv, memory.mask, past, need_attention)
+        h, weights = self.decoder(x, state.cross_kv, memory.mask, slots, need_attention)
         logits = self.generator(h[:, 0])  # (B, V)
         cross_attention = None if weights is None else weights[:, :, 0]  # (B, H, S)
-        return logits, TransformerState(state.step + 1, self_kv, state.cross_kv, cross_attention)
+        return logits, TransformerState(state.step + 1, cache, state.cross_kv, cross_attention)
 
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
         """Select batch rows `index` (B',) of every cached tensor."""
 
-        def select(kvs: list[KeysValues]) -> list[KeysValues]:
-            return [(k.index_select(0, index), v.index_select(0, index)) for k, v in kvs]
-
         attention = state.cross_attention
         return TransformerState(
             state.step,
-            select(state.self_kv),
-            select(state.cross_kv),
+            state.self_kv.index_select(index),
+            [(k.index_select(0, index), v.index_select(0, index)) for k, v in state.cross_kv],
             None if attention is None else attention.index_select(0, index),
         )

@@ -66,10 +66,21 @@ def parameter_groups(model: nn.Module, train: TrainConfig) -> list[dict]:
     return [groups[key] for key in sorted(groups)]
 
 
+FUSED_DEVICES = ("cpu", "cuda")  # where torch's AdamW has a fused (one-kernel) implementation
+
+
 def build_optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over `parameter_groups` (each group's lr is its peak; the scheduler scales it)."""
+    """AdamW over `parameter_groups` (each group's lr is its peak; the scheduler scales it).
+
+    Fused where torch has the kernel: one pass over each parameter instead of a dozen
+    element-wise ops over all of them (on the development VM's CPU, 15 ms instead of 72 ms per
+    update of the 19.6M-parameter Transformer).
+    """
     groups = parameter_groups(model, train)
-    return torch.optim.AdamW(groups, lr=train.lr, betas=(train.adam_beta1, train.adam_beta2))
+    fused = all(p.device.type in FUSED_DEVICES for group in groups for p in group["params"])
+    return torch.optim.AdamW(
+        groups, lr=train.lr, betas=(train.adam_beta1, train.adam_beta2), fused=fused or None
+    )
 
 
 def lr_factor(update: int, schedule: str, warmup_steps: int) -> float:

@@ -12,7 +12,7 @@ from torch import nn
 
 from seq2seq.errors import UserError
 from seq2seq.models import get_architecture
-from seq2seq.models.transformer import Transformer, TransformerConfig, attention
+from seq2seq.models.transformer import KeyValueCache, Transformer, TransformerConfig, attention
 
 VOCAB, PAD, BOS = 37, 0, 2
 TINY = TransformerConfig(d_model=16, n_heads=4, n_layers=2, d_ff=32, max_len=32)
@@ -47,8 +47,8 @@ def test_shapes():
     logits, state = model.decode_step(torch.full((3,), BOS), memory, None)
     assert logits.shape == (3, VOCAB)
     assert state.step == 1 and state.cross_attention is None
-    assert len(state.self_kv) == len(state.cross_kv) == 2
-    assert state.self_kv[0][0].shape == (3, 4, 1, 4)  # (B, H, step, K)
+    assert len(state.self_kv.keys) == len(state.cross_kv) == 2
+    assert state.self_kv.keys[0].shape[:2] == (3, 4) and state.self_kv.length == 1  # (B, H, ., K)
     assert state.cross_kv[0][1].shape == (3, 4, 6, 4)  # (B, H, S, K)
 
 
@@ -94,7 +94,7 @@ def test_cross_attention_weights_cover_real_source_tokens_only():
 def test_decoder_self_attention_is_causal():
     model = make_model()
     x = torch.randn(2, 5, 16)
-    _, _, weights = model.decoder.layers[0].self_attn(x, is_causal=True, need_weights=True)
+    _, weights = model.decoder.layers[0].self_attn(x, is_causal=True, need_weights=True)
     assert weights.shape == (2, 4, 5, 5)
     above_diagonal = torch.ones(5, 5, dtype=torch.bool).triu(1)
     assert torch.all(weights[..., above_diagonal] == 0)
@@ -195,7 +195,7 @@ def test_matches_torch_nn_transformer(norm, activation, attention_path):
         )
         expected_memory = ref.encoder(x_src, src_key_padding_mask=padding)
         memory = model.encoder(x_src, src_mask)
-        out, _, _ = model.decoder(x_tgt, model.decoder.project_memory(memory), src_mask)
+        out, _ = model.decoder(x_tgt, model.decoder.project_memory(memory), src_mask)
 
     torch.testing.assert_close(memory[src_mask], expected_memory[src_mask], atol=1e-5, rtol=0)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
@@ -238,6 +238,46 @@ def test_cached_decoding_equals_recomputation(changes):
     assert torch.equal(tokens, expected_prefix[:, 1:])
 
 
+def test_cache_is_written_in_place_and_grows_past_its_capacity():
+    """Each step writes one position into the same buffers; when they are full the cache moves
+    to buffers of twice the size, and decoding still equals recomputation."""
+    model = make_model()
+    src, src_mask = make_batch()
+    steps = KeyValueCache.INITIAL_CAPACITY + 4
+    bos = torch.full((3, 1), BOS)
+    with torch.no_grad():
+        expected_logits, expected_prefix = greedy_uncached(model, src, src_mask, bos, steps)
+        memory = model.encode(src, src_mask)
+        _, first = model.decode_step(bos[:, 0], memory, None)
+        _, second = model.decode_step(bos[:, 0], memory, first)
+        assert second.self_kv is first.self_kv  # no copy of the past
+        assert second.self_kv.keys[0].data_ptr() == first.self_kv.keys[0].data_ptr()
+        logits, tokens, state = greedy_cached(model, bos[:, 0], memory, None, steps)
+    assert state.self_kv.capacity == 2 * KeyValueCache.INITIAL_CAPACITY
+    torch.testing.assert_close(logits, expected_logits, atol=1e-5, rtol=1e-5)
+    assert torch.equal(tokens, expected_prefix[:, 1:])
+
+
+def test_two_steps_from_one_state_do_not_disturb_each_other():
+    """States are values: stepping twice from the same state (two branches) must not let the
+    second step overwrite what the first branch cached."""
+    model = make_model()
+    src, src_mask = make_batch()
+    bos = torch.full((3,), BOS)
+    a, b, c = torch.full((3,), 5), torch.full((3,), 6), torch.full((3,), 7)
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        _, start = model.decode_step(bos, memory, None)
+        _, branch_a = model.decode_step(a, memory, start)
+        _, branch_b = model.decode_step(b, memory, start)  # writes position 1 again
+        logits_a, _ = model.decode_step(c, memory, branch_a)
+        logits_b, _ = model.decode_step(c, memory, branch_b)
+        expected_a = model(src, src_mask, torch.stack([bos, a, c], dim=1))[:, -1]
+        expected_b = model(src, src_mask, torch.stack([bos, b, c], dim=1))[:, -1]
+    torch.testing.assert_close(logits_a, expected_a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits_b, expected_b, atol=1e-5, rtol=1e-5)
+
+
 def test_cached_decoding_after_reorder_state():
     """Beam search reorders (and repeats) hypotheses; the cache must follow its rows."""
     model = make_model()
@@ -248,7 +288,7 @@ def test_cached_decoding_after_reorder_state():
         memory = model.encode(src, src_mask)
         _, first, state = greedy_cached(model, bos, memory, None, 3)
         state = model.reorder_state(state, index)
-        assert state.self_kv[1][0].shape[0] == 4 and state.cross_kv[0][1].shape[0] == 4
+        assert state.self_kv.values[1].shape[0] == 4 and state.cross_kv[0][1].shape[0] == 4
         logits, second, _ = greedy_cached(
             model, first[index, -1], memory.index_select(index), state, 3
         )
@@ -356,7 +396,7 @@ def test_ratio_one_is_todays_teacher_forcing_bit_for_bit_and_draws_no_coins():
     after = torch.get_rng_state()
     torch.manual_seed(5)  # the one-pass teacher forcing, written out
     memory = model.encode(src, src_mask)
-    h, _, _ = model.decoder(
+    h, _ = model.decoder(
         model.embed(tgt_in), model.decoder.project_memory(memory.states), memory.mask
     )
     assert torch.equal(scheduled, model.generator(h))
