@@ -29,6 +29,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import seq2seq  # noqa: F401  (first: it sets OpenMP's wait policy before torch loads)
+
+# isort: split
 import torch
 
 from seq2seq import runs

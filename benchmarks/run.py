@@ -13,7 +13,6 @@ turns, median reported). See benchmarks/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import tempfile
@@ -25,11 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# On a machine shared with other processes, OpenMP threads that spin while waiting for each
-# other lose their time slices to those processes, and every parallel region then waits for a
-# scheduler tick: figures become 10x slower and noisy. Sleeping waits keep them meaningful.
-# Must be set before torch loads OpenMP; set OMP_WAIT_POLICY=ACTIVE to measure the default.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch: the package sets OMP_WAIT_POLICY=PASSIVE for OpenMP (seq2seq/__init__.py);
+# set OMP_WAIT_POLICY=ACTIVE to measure torch's default.
+import seq2seq  # noqa: E402, F401, I001
 
 import torch  # noqa: E402
 

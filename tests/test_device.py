@@ -1,6 +1,12 @@
-"""The device, precision and thread settings every command shares (seq2seq/device.py)."""
+"""The device, precision and thread settings every command shares (seq2seq/device.py and the
+OpenMP wait policy that seq2seq/__init__.py sets)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,3 +59,26 @@ def test_a_gpu_index_beyond_the_visible_gpus_is_a_user_error(monkeypatch):
     assert resolve_device("cuda:0") == torch.device("cuda", 0)
     with pytest.raises(UserError, match="only 1 CUDA GPU"):
         resolve_device("cuda:1")
+
+
+@pytest.mark.parametrize("script", ["train.py", "chat.py", "compare.py"])
+def test_the_tools_load_openmp_with_sleeping_waits_unless_told_otherwise(script: str) -> None:
+    """OMP_WAIT_POLICY only counts if it is set before torch loads OpenMP: each tool imports
+    the package (which sets it) before torch, and an explicit setting is kept."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", script, "--help"], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = [line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]
+    if "torch" in imported:  # chat.py --help does not load it
+        assert imported.index("seq2seq") < imported.index("torch")
+    probe = "import os, seq2seq; print(os.environ['OMP_WAIT_POLICY'])"
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        child_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
+        out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=child_env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == expected

@@ -479,3 +479,42 @@ def test_a_resumed_run_takes_the_frequency_weights_from_its_checkpoint(
     monkeypatch.setattr(training_loop, "build_frequency_weights", spy)
     train_tiny(tiny_config("gru", train=train | {"max_steps": 3}), tmp_path / "run", resume=True)
     assert len(given) == 1 and torch.equal(given[0], saved)
+
+
+# A compiled run (train.compile) ---------------------------------------------------------------
+
+def test_a_compiled_run_saves_plain_weights_resumes_exactly_and_loads_for_chat(
+    tmp_path, tiny_config, train_tiny, monkeypatch
+) -> None:
+    """torch.compile wraps the model (its state-dict keys gain `_orig_mod.`); checkpoints must
+    hold the model's own keys so that chat, compare and a resume read them as any run's. The
+    compiler backend is torch's "eager" one here: the wrapper and the training loop around it
+    are what is tested, without a C++ toolchain or minutes of compilation."""
+    from seq2seq.checkpoint import load_trained
+
+    compiled = []
+    real_compile = torch.compile
+
+    def compile_eagerly(model, **kwargs):
+        compiled.append(model)
+        return real_compile(model, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", compile_eagerly)
+    train = {"max_steps": 6, "eval_interval": 3, "log_interval": 1, "compile": True}
+    full = tiny_config("transformer", train=train, model={"dropout": 0.3})
+    train_tiny(full, tmp_path / "straight")
+    train_tiny(tiny_config("transformer", train=train | {"max_steps": 2}, model={"dropout": 0.3}),
+               tmp_path / "resumed")
+    train_tiny(full, tmp_path / "resumed", resume=True)
+    assert len(compiled) == 3
+
+    last = load_checkpoint(tmp_path / "straight" / "last.pt")
+    assert not [key for key in last["model"] if "_orig_mod" in key]
+    losses = {run: [(r["step"], r["loss"]) for r in records(tmp_path / run, "train")]
+              for run in ("straight", "resumed")}
+    assert losses["straight"] == losses["resumed"] and len(losses["straight"]) == 6
+    assert state_dicts_equal(
+        last["model"], load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    )
+    trained = load_trained(tmp_path / "straight")  # what chat.py and compare.py call
+    assert trained.step == 6 and not isinstance(trained.model, torch._dynamo.OptimizedModule)
