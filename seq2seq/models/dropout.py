@@ -8,12 +8,13 @@ Why not `nn.Dropout`: on a CPU torch draws one 32-bit number from its Mersenne T
 element (`bernoulli_`), on one thread whatever `torch.set_num_threads` says. For the
 Transformer of configs/transformer.yaml that was 14% of a training step on the development VM,
 as much as all its matrix products of one encoder layer. Here one 32-bit draw serves two
-elements: `random_()` on int32 gives 31 uniform random bits, whose low 15 bits and high 15 bits
-are two independent integers, uniform in [0, 2^15). An element is kept when its integer is at
-least round(p * 2^15), so the drop probability is p rounded to a multiple of 2^-15 (0.1 becomes
-0.100006), and the kept elements are scaled by the inverse of that rounded keep probability.
-The numbers still come from torch's global generator, so `torch.manual_seed` and the saved
-random states of a checkpoint reproduce them. On other devices torch's fused kernel is used.
+elements: `random_()` on int32 gives 31 uniform random bits; read as two int16, each half keeps
+15 of them (bits 0-14 and 16-30), two independent integers uniform in [0, 2^15). An element is
+kept when its integer is at least round(p * 2^15), so the drop probability is p rounded to a
+multiple of 2^-15 (0.1 becomes 0.100006), and the kept elements are scaled by the inverse of
+that rounded keep probability. The numbers still come from torch's global generator, so
+`torch.manual_seed` and the saved random states of a checkpoint reproduce them. On other
+devices torch's fused kernel is used.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     threshold = round(p * LEVELS)  # drop when the uniform integer is below it
     n = x.numel()
     bits = x.new_empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 random bits each
-    uniform = torch.cat([bits & (LEVELS - 1), bits >> 16])[:n].view(x.shape)  # [0, 2^15)
-    keep_scaled = (uniform >= threshold).to(x.dtype) * (LEVELS / (LEVELS - threshold))
-    return x * keep_scaled
+    # as int16 pairs: bits 0-15 and 16-31 (bit 31 is 0); keeping 15 bits of each: [0, 2^15)
+    uniform = (bits.view(torch.int16)[:n] & (LEVELS - 1)).view(x.shape)
+    scale = LEVELS / (LEVELS - threshold)  # 1 / the rounded keep probability
+    return x * torch.where(uniform >= threshold, scale, 0.0).to(x.dtype)
 
 
 class Dropout(nn.Module):
