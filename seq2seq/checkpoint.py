@@ -271,15 +271,17 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
         device: where to put the model.
 
     Returns:
-        `Trained` with the model in eval mode.
+        `Trained` with the model in eval mode. On the CPU its weights are the checkpoint's own
+        memory-mapped tensors (`build_model(..., weights=...)`: nothing initialised or copied),
+        private to the process; checkpoints are replaced, never rewritten in place
+        (`save_checkpoint`), so the file it maps stays as it was loaded.
     """
     path = checkpoint_path(path_or_run_dir)
     payload = load_checkpoint(path, mmap=True)
     config = config_of(payload, path)
     tokenizer = tokenizer_of(payload, path)
-    model = build_model(config.model, tokenizer)
     try:
-        model.load_state_dict(payload["model"])
+        model = build_model(config.model, tokenizer, weights=payload["model"])
     except (RuntimeError, TypeError, AttributeError) as error:
         first = str(error).strip().splitlines()[0]
         raise UserError(

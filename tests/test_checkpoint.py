@@ -22,6 +22,7 @@ from seq2seq.checkpoint import (
 )
 from seq2seq.decoding import Decoding, generate
 from seq2seq.errors import UserError, WriteError
+from seq2seq.models import build_model
 from seq2seq.runs import find_latest_run
 
 ARCHS = ("transformer", "gru")
@@ -181,12 +182,44 @@ def test_a_tampered_tokenizer_is_detected(tiny_runs, tmp_path: Path) -> None:
         load_trained(tmp_path / "x.pt")
 
 
-def test_weights_that_do_not_fit_the_config_are_reported(tiny_runs, tmp_path: Path) -> None:
-    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
-    payload["config"]["model"]["d_model"] = 48
+@pytest.mark.parametrize("arch", ARCHS)
+def test_load_trained_computes_what_the_saved_model_computed(tiny_runs, arch: str) -> None:
+    trained = load_trained(tiny_runs[arch])
+    payload = load_checkpoint(trained.path)
+    saved = build_model(trained.config.model, trained.tokenizer)  # initialised, then copied into
+    saved.load_state_dict(payload["model"])
+    saved.eval()
+    assert trained.model.num_parameters() == saved.num_parameters()
+    src = torch.tensor([trained.tokenizer.encode("Can I borrow your car?")])
+    src_mask = src != trained.tokenizer.pad_id
+    tgt_in = torch.tensor([[trained.tokenizer.bos_id, *trained.tokenizer.encode("No way.")]])
+    with torch.no_grad():
+        assert torch.equal(trained.model(src, src_mask, tgt_in), saved(src, src_mask, tgt_in))
+        memories = trained.model.encode(src, src_mask), saved.encode(src, src_mask)
+        states = [None, None]
+        for token in tgt_in[0]:
+            steps = [model.decode_step(token[None], memory, state) for model, memory, state
+                     in zip((trained.model, saved), memories, states, strict=True)]
+            assert torch.equal(steps[0][0], steps[1][0])
+            states = [state for _, state in steps]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("damage", [
+    lambda payload: payload["config"]["model"].update(d_model=48),
+    lambda payload: payload["model"].popitem(),
+    lambda payload: payload["model"].update(extra=torch.zeros(1)),
+    lambda payload: payload["model"].update({next(iter(payload["model"])): "text"}),
+    lambda payload: payload.update(model=[1, 2]),
+])
+def test_weights_that_do_not_fit_the_config_are_reported(tiny_runs, tmp_path, arch, damage):
+    payload = load_checkpoint(tiny_runs[arch] / "best.pt")
+    damage(payload)
     save_checkpoint(tmp_path / "x.pt", payload)
-    with pytest.raises(UserError, match="do not fit"):
+    with pytest.raises(UserError, match="the weights do not fit the model its config describes"
+                       ) as error:
         load_trained(tmp_path / "x.pt")
+    assert "\n" not in str(error.value)
 
 
 def test_find_latest_run_picks_the_newest_best(tmp_path: Path) -> None:
