@@ -17,7 +17,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from seq2seq.checkpoint import load_checkpoint, save_checkpoint
+from seq2seq.checkpoint import load_checkpoint, load_trained, save_checkpoint
 from seq2seq.config import load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError, run_cli
@@ -490,8 +490,6 @@ def test_a_compiled_run_saves_plain_weights_resumes_exactly_and_loads_for_chat(
     hold the model's own keys so that chat, compare and a resume read them as any run's. The
     compiler backend is torch's "eager" one here: the wrapper and the training loop around it
     are what is tested, without a C++ toolchain or minutes of compilation."""
-    from seq2seq.checkpoint import load_trained
-
     compiled = []
     real_compile = torch.compile
 
