@@ -12,6 +12,9 @@ untrained model's choices do not matter).
   recomputed and projected to the vocabulary at every step).
 - beam: `seq2seq.decoding.beam_search` with 5 beams, at batch 1 (a chat line); new tokens are
   those of the returned reply.
+- few-row products (CPU only): the matrix products of one beam step (5 rows: every decoder
+  projection but the once-per-source cross-attention keys/values, and the output projection)
+  through the models' `seq2seq.models.linear.Linear`, against `F.linear` on the same weights.
 
 Both greedy variants must produce the same tokens; the figure's details say whether they did.
 """
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks.harness import Figure, throughput_figure, time_in_turns
@@ -30,10 +34,12 @@ from seq2seq.config import DecodeConfig
 from seq2seq.decoding import Decoding, generate
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.models.linear import Linear
 
 WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every code path once
 BATCH_SIZES = (1, 64)
 BEAM_SIZE = 5
+STEPS_PER_CALL = 20  # beam steps' products per timed call of the few-row products
 
 
 def greedy_recomputed(
@@ -84,7 +90,42 @@ def run(settings: Settings) -> list[Figure]:
         for batch_size in BATCH_SIZES:
             batch = decoding_sources(settings, batch_size).to(settings.device)
             figures += _measure(model, batch.src, batch.src_mask, vocab, precision, settings)
+    if settings.device.type == "cpu":
+        figures.append(few_row_products(model, settings))
     return figures
+
+
+def few_row_products(model: Seq2SeqModel, settings: Settings) -> Figure:
+    """The products of `STEPS_PER_CALL` beam steps (`BEAM_SIZE` rows each) through the models'
+    `Linear` (arranged as W x^T for few rows) against `F.linear` (x W^T) on the same weights."""
+    layers = [
+        module for name, module in model.named_modules()
+        if isinstance(module, Linear) and not name.startswith("encoder")
+        and not name.endswith("kv_proj")  # cross-attention keys/values: once per source
+    ]
+    rows = [torch.randn(BEAM_SIZE, layer.in_features) for layer in layers]
+
+    def arranged() -> None:
+        for _ in range(STEPS_PER_CALL):
+            for layer, x in zip(layers, rows, strict=True):
+                layer(x)
+
+    def plain() -> None:
+        for _ in range(STEPS_PER_CALL):
+            for layer, x in zip(layers, rows, strict=True):
+                F.linear(x, layer.weight, layer.bias)
+
+    with torch.inference_mode():
+        arranged(), plain()
+        timing = time_in_turns({"arranged": arranged, "plain": plain}, settings.device,
+                               settings.repeats, settings.budget_s)
+    megabytes = sum(layer.weight.numel() for layer in layers) * 4 / 2**20
+    return throughput_figure(
+        f"decode.linear.rows{BEAM_SIZE}", f"Decoder products at {BEAM_SIZE} rows (beam step)",
+        STEPS_PER_CALL, "steps/s", timing.times["arranged"], "F.linear",
+        reference_times=timing.times["plain"],
+        note=f"{len(layers)} products reading {megabytes:.0f} MiB of weights per step",
+    )
 
 
 def _measure(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, vocab: Vocabulary,

@@ -40,6 +40,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seq2seq.errors import check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.dropout import Dropout
+from seq2seq.models.linear import Linear
 from seq2seq.models.registry import register_model
 
 SCORES = ("dot", "general", "concat")
@@ -84,11 +85,11 @@ class LuongAttention(nn.Module):
         check_choice(score, SCORES, "model.attention")
         self.method = score
         if score == "general":
-            self.w_a = nn.Linear(d_model, d_model, bias=False)
+            self.w_a = Linear(d_model, d_model, bias=False)
         elif score == "concat":
-            self.w_a = nn.Linear(2 * d_model, d_model, bias=False)
-            self.v_a = nn.Linear(d_model, 1, bias=False)
-        self.w_c = nn.Linear(2 * d_model, d_model, bias=False)
+            self.w_a = Linear(2 * d_model, d_model, bias=False)
+            self.v_a = Linear(d_model, 1, bias=False)
+        self.w_c = Linear(2 * d_model, d_model, bias=False)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Unnormalised scores: query (B, T, D), keys (B, S, D) -> (B, T, S)."""
@@ -185,7 +186,7 @@ class Decoder(nn.Module):
             dropout=config.dropout if config.n_layers > 1 else 0.0,
         )
         self.attention = LuongAttention(config.d_model, config.attention)
-        self.out = nn.Linear(config.d_model, vocab_size)
+        self.out = Linear(config.d_model, vocab_size)
 
     def forward(
         self, embedded: Tensor, hidden: Tensor, memory: Memory

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from seq2seq.errors import UserError, check, check_choice, check_probability
 from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
 from seq2seq.models.dropout import Dropout, dropout
+from seq2seq.models.linear import Linear
 from seq2seq.models.registry import register_model
 
 KeysValues = tuple[Tensor, Tensor]  # attention keys and values, each (B, H, length, K)
@@ -117,7 +118,7 @@ class MultiHeadAttention(nn.Module):
         self.n_heads = n_heads
         self.dropout = dropout
         self.fused = fused
-        self.out_proj = nn.Linear(d_model, d_model)
+        self.out_proj = Linear(d_model, d_model)
 
     def split_heads(self, x: Tensor, n: int) -> tuple[Tensor, ...]:
         """(B, T, n * D) -> n views (B, H, T, K): one per projection packed in x."""
@@ -157,7 +158,7 @@ class SelfAttention(MultiHeadAttention):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float, fused: bool) -> None:
         super().__init__(d_model, n_heads, dropout, fused)
-        self.qkv_proj = nn.Linear(d_model, 3 * d_model)
+        self.qkv_proj = Linear(d_model, 3 * d_model)
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
@@ -180,8 +181,8 @@ class CrossAttention(MultiHeadAttention):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float, fused: bool) -> None:
         super().__init__(d_model, n_heads, dropout, fused)
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.kv_proj = nn.Linear(d_model, 2 * d_model)
+        self.q_proj = Linear(d_model, d_model)
+        self.kv_proj = Linear(d_model, 2 * d_model)
 
     def project_memory(self, memory: Tensor) -> KeysValues:
         """Encoder states (B, S, D) -> keys, values (B, H, S, K): once per source."""
@@ -202,8 +203,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str) -> None:
         super().__init__()
-        self.w1 = nn.Linear(d_model, d_ff)
-        self.w2 = nn.Linear(d_ff, d_model)
+        self.w1 = Linear(d_model, d_ff)
+        self.w2 = Linear(d_ff, d_model)
         self.activation = F.relu if activation == "relu" else F.gelu
         # Not in the paper, but the Annotated Transformer and torch's nn.Transformer drop here too.
         self.dropout = Dropout(dropout)
@@ -388,53 +389,68 @@ class Embeddings(nn.Module):
 
 
 class KeyValueCache:
-    """The decoder's self-attention keys and values while decoding: per layer, buffers
-    (B, H, capacity, K) preallocated along the time axis and written in place, so that a step
-    computes and stores one position instead of copying all earlier ones (`torch.cat`).
+    """The decoder's self-attention keys and values while decoding, in one buffer
+    (layers, 2, B, H, capacity, K): per layer its keys, then its values, preallocated along the
+    time axis and written in place, so that a step computes and stores one position instead of
+    copying all earlier ones (`torch.cat`).
 
     `length` counts the positions written. A state at step t reads positions < t only, so
     writes for later steps never change what it sees. Two steps from the same state (a branch)
-    would both write position t: `slots` then copies the buffers first, as it does when they
-    are full (doubling the capacity), so states behave as values.
+    would both write position t: `slots` then copies the buffer first, as it does when it is
+    full (doubling the capacity), so states behave as values. One buffer makes each such copy,
+    and beam search's reordering (`index_select`), one operation over the positions written.
     """
 
     INITIAL_CAPACITY = 16  # positions; doubled when full
 
-    def __init__(self, keys: list[Tensor], values: list[Tensor], length: int) -> None:
-        self.keys, self.values, self.length = keys, values, length
+    def __init__(self, buffer: Tensor, length: int) -> None:
+        self.buffer, self.length = buffer, length
 
     @classmethod
     def allocate(cls, layers: int, like: Tensor, capacity: int) -> KeyValueCache:
-        """Empty buffers for `layers` layers, shaped as `like`'s (B, H, S, K) but with
-        `capacity` positions, on its device and dtype."""
+        """An empty cache for `layers` layers and `like`'s (B, H, S, K) rows, heads and head
+        size, with `capacity` positions, on its device and dtype."""
         B, H, _, K = like.shape
-        keys = [like.new_empty(B, H, capacity, K) for _ in range(layers)]
-        return cls(keys, [torch.empty_like(k) for k in keys], 0)
+        return cls(like.new_empty(layers, 2, B, H, capacity, K), 0)
 
     @property
     def capacity(self) -> int:
-        return self.keys[0].size(2)
+        return self.buffer.size(4)
+
+    @property
+    def keys(self) -> list[Tensor]:
+        """Every layer's keys (B, H, capacity, K), views of the buffer."""
+        return [self.buffer[layer, 0] for layer in range(self.buffer.size(0))]
+
+    @property
+    def values(self) -> list[Tensor]:
+        """Every layer's values (B, H, capacity, K), views of the buffer."""
+        return [self.buffer[layer, 1] for layer in range(self.buffer.size(0))]
 
     def slots(self, step: int) -> tuple[KeyValueCache, list[CacheSlot]]:
         """Every layer's slot for writing position `step`: in this cache when it is the next
         free position, else (a branch, or full) in a copy of positions < step with room."""
         cache = self
         if self.length != step or step == self.capacity:
-            capacity = max(self.capacity, 2 * step)
-            cache = KeyValueCache.allocate(len(self.keys), self.keys[0], capacity)
-            for new, old in zip(cache.keys + cache.values, self.keys + self.values, strict=True):
-                new[:, :, :step] = old[:, :, :step]
+            layers, _, B, H, capacity, K = self.buffer.shape
+            capacity = max(capacity, 2 * step)
+            cache = KeyValueCache(self.buffer.new_empty(layers, 2, B, H, capacity, K), 0)
+            cache.buffer[..., :step, :] = self.buffer[..., :step, :]
         cache.length = step + 1
         slots = [CacheSlot(k, v, step) for k, v in zip(cache.keys, cache.values, strict=True)]
         return cache, slots
 
     def index_select(self, index: Tensor) -> KeyValueCache:
-        """Rows `index` (B',) of every buffer (a copy)."""
-        return KeyValueCache(
-            [k.index_select(0, index) for k in self.keys],
-            [v.index_select(0, index) for v in self.values],
-            self.length,
-        )
+        """Rows `index` (B',) of the positions written, copied into a buffer of the same
+        capacity (the room after them is not copied)."""
+        layers, _, _, H, capacity, K = self.buffer.shape
+        buffer = self.buffer.new_empty(layers, 2, index.size(0), H, capacity, K)
+        written, into = self.buffer[..., : self.length, :], buffer[..., : self.length, :]
+        if written.requires_grad and torch.is_grad_enabled():  # autograd refuses out=
+            into.copy_(written.index_select(2, index))
+        else:
+            torch.index_select(written, 2, index, out=into)
+        return KeyValueCache(buffer, self.length)
 
 
 @dataclass(frozen=True)
@@ -465,7 +481,7 @@ class Transformer(Seq2SeqModel):
         self.embed = Embeddings(config, vocab_size)  # shared by source and target
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
-        self.generator = nn.Linear(config.d_model, vocab_size, bias=False)
+        self.generator = Linear(config.d_model, vocab_size, bias=False)
         self.apply(self._init_weights)
         if config.tie_embeddings:  # one matrix: parameters() and num_parameters() count it once
             self.generator.weight = self.embed.tokens.weight

@@ -258,6 +258,26 @@ def test_cache_is_written_in_place_and_grows_past_its_capacity():
     assert torch.equal(tokens, expected_prefix[:, 1:])
 
 
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+def test_reordering_copies_the_written_positions_of_the_rows_into_the_same_capacity(grad):
+    """Beam search's `reorder_state` copies what was written (in one operation), not the
+    room after it; with autograd on, the same result through an out-of-place copy."""
+    torch.manual_seed(0)
+    like = torch.empty(3, 2, 1, 4)  # (B, H, S, K)
+    cache = KeyValueCache.allocate(2, like, capacity=8)
+    cache.buffer.fill_(float("nan"))  # the room after the written positions
+    cache.buffer[..., :5, :] = torch.randn(2, 2, 3, 2, 5, 4)
+    cache.length = 5
+    if grad:
+        cache.buffer.requires_grad_()
+    index = torch.tensor([2, 0, 0, 1])
+    with torch.set_grad_enabled(grad):
+        chosen = cache.index_select(index)
+    assert chosen.buffer.shape == (2, 2, 4, 2, 8, 4) and chosen.length == 5
+    assert torch.equal(chosen.buffer[..., :5, :], cache.buffer[:, :, index, :, :5])
+    assert chosen.buffer.requires_grad is grad
+
+
 def test_two_steps_from_one_state_do_not_disturb_each_other():
     """States are values: stepping twice from the same state (two branches) must not let the
     second step overwrite what the first branch cached."""
