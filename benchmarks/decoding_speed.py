@@ -34,7 +34,7 @@ from seq2seq.config import DecodeConfig
 from seq2seq.decoding import Decoding, generate
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
-from seq2seq.models.linear import Linear
+from seq2seq.models.linear import LARGE_WEIGHT, Linear
 
 WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every code path once
 BATCH_SIZES = (1, 64)
@@ -120,11 +120,13 @@ def few_row_products(model: Seq2SeqModel, settings: Settings) -> Figure:
         timing = time_in_turns({"arranged": arranged, "plain": plain}, settings.device,
                                settings.repeats, settings.budget_s)
     megabytes = sum(layer.weight.numel() for layer in layers) * 4 / 2**20
+    large = sum(layer.weight.numel() >= LARGE_WEIGHT for layer in layers)
     return throughput_figure(
         f"decode.linear.rows{BEAM_SIZE}", f"Decoder products at {BEAM_SIZE} rows (beam step)",
         STEPS_PER_CALL, "steps/s", timing.times["arranged"], "F.linear",
         reference_times=timing.times["plain"],
-        note=f"{len(layers)} products reading {megabytes:.0f} MiB of weights per step",
+        note=f"{len(layers)} products reading {megabytes:.0f} MiB of weights per step; "
+             f"{large} of them large enough to be arranged",
     )
 
 
