@@ -39,7 +39,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     n = x.numel()
     bits = x.new_empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 random bits each
     # as int16 pairs: bits 0-15 and 16-31 (bit 31 is 0); keeping 15 bits of each: [0, 2^15)
-    uniform = (bits.view(torch.int16)[:n] & (LEVELS - 1)).view(x.shape)
+    uniform = bits.view(torch.int16).bitwise_and_(LEVELS - 1)[:n].view(x.shape)
     scale = LEVELS / (LEVELS - threshold)  # 1 / the rounded keep probability
     return x * torch.where(uniform >= threshold, scale, 0.0).to(x.dtype)
 

@@ -84,9 +84,9 @@ def attention(
     Returns:
         (B, H, T, K) outputs and the (B, H, T, S) weights (before dropout).
     """
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, T, S)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+    scores = (q @ k.transpose(-2, -1)).mul_(1 / math.sqrt(q.size(-1)))  # (B, H, T, S)
+    if mask is not None:  # in place, as the scaling: no second (B, H, T, S) tensor
+        scores = scores.masked_fill_(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)
     return dropout(weights, dropout_p) @ v, weights
 
