@@ -101,7 +101,7 @@ def few_row_products(model: Seq2SeqModel, settings: Settings) -> Figure:
     layers = [
         module for name, module in model.named_modules()
         if isinstance(module, Linear) and not name.startswith("encoder")
-        and not name.endswith("kv_proj")  # cross-attention keys/values: once per source
+        and not name.endswith("cross_attn.kv_proj")  # keys/values: once per source
     ]
     rows = [torch.randn(BEAM_SIZE, layer.in_features) for layer in layers]
 
