@@ -29,16 +29,24 @@ class Memory:
         states: (B, S, D) encoder outputs.
         mask: (B, S) bool, True on real source tokens.
         init: optional batch-first tensor (B, ...) the decoder starts from (the GRU's hidden).
+        derived: batch-first tensors (B, ...) that the decoder computes from the states once
+            per source and reads at every step (the Transformer's cross-attention keys and
+            values). Kept here rather than in a decoder state, they follow the source's rows:
+            beam search, which reorders hypotheses within their source, never copies them.
     """
 
     states: Tensor
     mask: Tensor
     init: Tensor | None = None
+    derived: tuple[Tensor, ...] = ()
 
     def index_select(self, index: Tensor) -> Memory:
         """Memory for batch rows `index` (B',): used to expand a batch to B * beam."""
         init = None if self.init is None else self.init.index_select(0, index)
-        return Memory(self.states.index_select(0, index), self.mask.index_select(0, index), init)
+        derived = tuple(tensor.index_select(0, index) for tensor in self.derived)
+        return Memory(
+            self.states.index_select(0, index), self.mask.index_select(0, index), init, derived
+        )
 
 
 def gold_coins(tgt_in: Tensor, teacher_forcing: float) -> Tensor:

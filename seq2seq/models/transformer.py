@@ -12,7 +12,7 @@ References:
       CrossAttention)
       -> FeedForward -> ResidualLayer (its SublayerConnection: pre-LN or post-LN, written once)
       -> EncoderLayer, DecoderLayer -> Encoder, Decoder -> sinusoidal_positions, Embeddings
-      -> KeyValueCache, TransformerState, Transformer
+      -> KeyValueCache, TransformerState, memory_keys_values, Transformer
 
 Shapes: B batch, S source length, T target length, D d_model, H heads, K = D / H per head,
 V vocabulary. Masks are boolean and True where attending is allowed (real tokens).
@@ -460,16 +460,23 @@ class TransformerState:
     Attributes:
         step: position of the next token fed (= number of tokens decoded so far).
         self_kv: every layer's self-attention keys and values of positions < step.
-        cross_kv: per decoder layer, the cross-attention (keys, values) (B, H, S, K), computed
-            from the memory at the first step.
         cross_attention: (B, H, S) last layer's cross-attention weights at the last step when
             `need_attention`, else None.
+
+    The cross-attention keys and values are not here: they depend on the source only, and
+    `encode` keeps them in the memory (`memory_keys_values`).
     """
 
     step: int
     self_kv: KeyValueCache
-    cross_kv: list[KeysValues]
     cross_attention: Tensor | None = None
+
+
+def memory_keys_values(memory: Memory) -> list[KeysValues]:
+    """Every decoder layer's cross-attention (keys, values) (B, H, S, K) kept by `encode` in
+    `memory.derived` (k, v of layer 0, then of layer 1, ...)."""
+    tensors = iter(memory.derived)
+    return list(zip(tensors, tensors, strict=True))
 
 
 @register_model("transformer", TransformerConfig)
@@ -508,7 +515,7 @@ class Transformer(Seq2SeqModel):
         own predictions.
         """
         memory = self.encode(src, src_mask)
-        memory_kv = self.decoder.project_memory(memory.states)
+        memory_kv = memory_keys_values(memory)
         if teacher_forcing < 1.0:
             tgt_in = self.scheduled_inputs(tgt_in, memory, memory_kv, teacher_forcing, feed)
         h, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
@@ -537,8 +544,12 @@ class Transformer(Seq2SeqModel):
         return torch.cat([tgt_in[:, :1], mixed], dim=1)
 
     def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
-        """src (B, S), src_mask (B, S) True on real tokens -> Memory((B, S, D), mask)."""
-        return Memory(self.encoder(self.embed(src), src_mask), src_mask)
+        """src (B, S), src_mask (B, S) True on real tokens -> Memory((B, S, D), mask), with
+        every decoder layer's cross-attention keys and values (B, H, S, K) as its `derived`
+        tensors (k, v of layer 0, k, v of layer 1, ...: `memory_keys_values`)."""
+        states = self.encoder(self.embed(src), src_mask)
+        derived = tuple(t for kv in self.decoder.project_memory(states) for t in kv)
+        return Memory(states, src_mask, derived=derived)
 
     def decode_step(
         self,
@@ -548,26 +559,25 @@ class Transformer(Seq2SeqModel):
         need_attention: bool = False,
     ) -> tuple[Tensor, TransformerState]:
         """tokens (B,) -> next-token logits (B, V) and the state with this step cached."""
+        memory_kv = memory_keys_values(memory)
         if state is None:
-            cross_kv = self.decoder.project_memory(memory.states)
             cache = KeyValueCache.allocate(
-                len(cross_kv), cross_kv[0][0], KeyValueCache.INITIAL_CAPACITY
+                len(memory_kv), memory_kv[0][0], KeyValueCache.INITIAL_CAPACITY
             )
-            state = TransformerState(0, cache, cross_kv)
+            state = TransformerState(0, cache)
         cache, slots = state.self_kv.slots(state.step)
         x = self.embed(tokens[:, None], start=state.step)  # (B, 1, D)
-        h, weights = self.decoder(x, state.cross_kv, memory.mask, slots, need_attention)
+        h, weights = self.decoder(x, memory_kv, memory.mask, slots, need_attention)
         logits = self.generator(h[:, 0])  # (B, V)
         cross_attention = None if weights is None else weights[:, :, 0]  # (B, H, S)
-        return logits, TransformerState(state.step + 1, cache, state.cross_kv, cross_attention)
+        return logits, TransformerState(state.step + 1, cache, cross_attention)
 
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
-        """Select batch rows `index` (B',) of every cached tensor."""
-
+        """Select batch rows `index` (B',) of the self-attention cache (the memory's rows, with
+        the cross-attention keys and values, are the caller's: `Memory.index_select`)."""
         attention = state.cross_attention
         return TransformerState(
             state.step,
             state.self_kv.index_select(index),
-            [(k.index_select(0, index), v.index_select(0, index)) for k, v in state.cross_kv],
             None if attention is None else attention.index_select(0, index),
         )

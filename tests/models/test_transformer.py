@@ -12,7 +12,13 @@ from torch import nn
 
 from seq2seq.errors import UserError
 from seq2seq.models import get_architecture
-from seq2seq.models.transformer import KeyValueCache, Transformer, TransformerConfig, attention
+from seq2seq.models.transformer import (
+    KeyValueCache,
+    Transformer,
+    TransformerConfig,
+    attention,
+    memory_keys_values,
+)
 
 VOCAB, PAD, BOS = 37, 0, 2
 TINY = TransformerConfig(d_model=16, n_heads=4, n_layers=2, d_ff=32, max_len=32)
@@ -47,9 +53,13 @@ def test_shapes():
     logits, state = model.decode_step(torch.full((3,), BOS), memory, None)
     assert logits.shape == (3, VOCAB)
     assert state.step == 1 and state.cross_attention is None
-    assert len(state.self_kv.keys) == len(state.cross_kv) == 2
+    assert len(state.self_kv.keys) == len(memory_keys_values(memory)) == 2
     assert state.self_kv.keys[0].shape[:2] == (3, 4) and state.self_kv.length == 1  # (B, H, ., K)
-    assert state.cross_kv[0][1].shape == (3, 4, 6, 4)  # (B, H, S, K)
+    # the cross-attention keys and values are the memory's, projected once by encode
+    assert [t.shape for t in memory.derived] == [(3, 4, 6, 4)] * 4  # (B, H, S, K), k and v
+    k, v = memory_keys_values(memory)[1]
+    expected_k, expected_v = model.decoder.layers[1].cross_attn.project_memory(memory.states)
+    assert torch.equal(k, expected_k) and torch.equal(v, expected_v)
 
 
 def test_attention_function_matches_torch():
@@ -308,7 +318,8 @@ def test_cached_decoding_after_reorder_state():
         memory = model.encode(src, src_mask)
         _, first, state = greedy_cached(model, bos, memory, None, 3)
         state = model.reorder_state(state, index)
-        assert state.self_kv.values[1].shape[0] == 4 and state.cross_kv[0][1].shape[0] == 4
+        assert state.self_kv.values[1].shape[0] == 4
+        assert memory.index_select(index).derived[3].shape[0] == 4  # the memory's rows follow
         logits, second, _ = greedy_cached(
             model, first[index, -1], memory.index_select(index), state, 3
         )
