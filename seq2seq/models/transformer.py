@@ -517,13 +517,12 @@ class Transformer(Seq2SeqModel):
         memory = self.encode(src, src_mask)
         memory_kv = memory_keys_values(memory)
         if teacher_forcing < 1.0:
-            tgt_in = self.scheduled_inputs(tgt_in, memory, memory_kv, teacher_forcing, feed)
+            tgt_in = self.scheduled_inputs(tgt_in, memory, teacher_forcing, feed)
         h, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
         return self.generator(h)
 
     def scheduled_inputs(
-        self, tgt_in: Tensor, memory: Memory, memory_kv: list[KeysValues],
-        teacher_forcing: float, feed: str,
+        self, tgt_in: Tensor, memory: Memory, teacher_forcing: float, feed: str
     ) -> Tensor:
         """Scheduled sampling for Transformers (Mihaylova & Martins, ACL 2019 student workshop,
         https://arxiv.org/abs/1906.07651): decoder inputs (B, T) mixing gold and predicted tokens.
@@ -537,7 +536,7 @@ class Transformer(Seq2SeqModel):
         too; the loss ignores them and causal attention keeps them from earlier positions.
         """
         with torch.no_grad():
-            h, _ = self.decoder(self.embed(tgt_in), memory_kv, memory.mask)
+            h, _ = self.decoder(self.embed(tgt_in), memory_keys_values(memory), memory.mask)
             predicted = predicted_tokens(self.generator(h), feed)  # (B, T): token t + 1
         gold = gold_coins(tgt_in, teacher_forcing)  # (B, T - 1)
         mixed = torch.where(gold, tgt_in[:, 1:], predicted[:, :-1])  # (B, T - 1)
