@@ -48,7 +48,7 @@ class DataConfig:
     """How the corpus becomes tokenized (context, response) examples. Shared by all models."""
 
     context_turns: int = 1  # previous utterances joined (by the tokenizer's <sep>) as context
-    normalize: str = "raw"  # "raw" text for sentencepiece, or the PyTorch tutorial's "tutorial"
+    normalize: str = "nfkc"  # "raw" (as written), "nfkc" or the PyTorch tutorial's "tutorial"
     tokenizer: str = "unigram"  # sentencepiece model type: unigram or bpe
     vocab_size: int = 8000
     max_src_len: int = 64  # examples with a longer context (in tokens) are dropped

@@ -5,7 +5,10 @@ turns of a multi-turn context. `encode` normalises before sentencepiece sees the
 typed into the chat gets exactly the treatment the training data got.
 
 Normalisations (`data.normalize`):
-    raw:      the text as it is; sentencepiece applies its own NFKC and collapses whitespace.
+    raw:      the text as written: sentencepiece's identity rule (full-width punctuation,
+              ligatures and compatibility characters kept); only whitespace is collapsed.
+    nfkc:     sentencepiece's default rule (NFKC, "nmt_nfkc"): compatibility characters folded
+              (full-width "？" -> "?", "ﬁ" -> "fi"); whitespace collapsed.
     tutorial: the PyTorch Chatbot Tutorial's: accents stripped to ASCII, lowercased, `.!?`
               split from words, every other non-letter turned into a space, spaces collapsed.
 
@@ -29,7 +32,9 @@ import sentencepiece as spm
 
 from seq2seq.errors import UserError
 
-NORMALIZATIONS = ("raw", "tutorial")
+NORMALIZATIONS = ("raw", "nfkc", "tutorial")
+# the sentencepiece normalisation rule each mode trains with (stored in the model file)
+SPM_RULES = {"raw": "identity", "nfkc": "nmt_nfkc", "tutorial": "nmt_nfkc"}
 MODEL_TYPES = ("unigram", "bpe")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 SEP_PIECE = "<sep>"
@@ -41,7 +46,7 @@ TRAIN_SEED = 1234  # sentencepiece's own generator (used when it samples), seede
 
 def normalize_text(text: str, mode: str) -> str:
     """Apply a `data.normalize` mode to one utterance (see the module docstring)."""
-    if mode == "raw":
+    if mode in ("raw", "nfkc"):
         return text.strip()
     if mode == "tutorial":
         decomposed = unicodedata.normalize("NFD", text.lower().strip())
@@ -166,7 +171,7 @@ class Tokenizer:
         texts: Iterable[str],
         vocab_size: int,
         model_type: str = "unigram",
-        normalize: str = "raw",
+        normalize: str = "nfkc",
     ) -> Tokenizer:
         """Train a sentencepiece model on normalised `texts`, deterministically.
 
@@ -190,6 +195,7 @@ class Tokenizer:
                 sentence_iterator=iter(sentences),
                 model_writer=model,
                 model_type=model_type,
+                normalization_rule_name=SPM_RULES[normalize],
                 vocab_size=vocab_size,
                 hard_vocab_limit=False,
                 pad_id=PAD_ID,

@@ -84,6 +84,16 @@ def test_encode_normalises_like_training() -> None:
     assert raw.encode("WHERE") != raw.encode("where")
 
 
+def test_raw_keeps_the_text_as_written_and_nfkc_folds_it() -> None:
+    texts = ["你好？我很好！", "ｆｕｌｌ　ｗｉｄｔｈ？", "ﬁne, thanks."] * 30
+    raw = Tokenizer.train(texts, 60, "unigram", normalize="raw")
+    assert raw.decode(raw.encode("你好？")) == "你好？"
+    assert raw.decode(raw.encode("ﬁne")) == "ﬁne"
+    nfkc = Tokenizer.train(texts, 60, "unigram", normalize="nfkc")
+    assert nfkc.decode(nfkc.encode("你好？")) == "你好?"
+    assert nfkc.decode(nfkc.encode("ﬁne")) == "fine"
+
+
 def test_training_is_deterministic_and_bpe_works() -> None:
     first = Tokenizer.train(fixture_texts(), 500, "bpe")
     second = Tokenizer.train(fixture_texts(), 500, "bpe")
@@ -92,7 +102,7 @@ def test_training_is_deterministic_and_bpe_works() -> None:
 
 
 def test_bytes_round_trip_and_fingerprint(tokenizer: Tokenizer) -> None:
-    copy = Tokenizer.from_bytes(tokenizer.to_bytes(), "raw")
+    copy = Tokenizer.from_bytes(tokenizer.to_bytes(), "nfkc")
     assert copy.encode("Nice hat.") == tokenizer.encode("Nice hat.")
     assert copy.fingerprint() == tokenizer.fingerprint()
     tutorial = Tokenizer.from_bytes(tokenizer.to_bytes(), "tutorial")

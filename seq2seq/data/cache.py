@@ -36,7 +36,7 @@ from seq2seq.tokenizer import Tokenizer
 
 ENV_VAR = "SEQ2SEQ_CACHE"
 DEFAULT_CACHE = Path(".cache/seq2seq")
-PIPELINE_VERSION = 5  # bump when a change to seq2seq/data changes what it produces
+PIPELINE_VERSION = 6  # bump when a change to seq2seq/data changes what it produces
 TOKENIZER_FILE = "tokenizer.model"
 STATS_FILE = "stats.json"
 TEMPORARY = re.compile(r"\.[^.]+\.(?P<pid>\d+)\.[^.]+")  # a folder `write_folder` is writing

@@ -1,10 +1,17 @@
 """Reader for `prompt<TAB>reply` files (the PyTorch Chatbot Tutorial's formatted_movie_lines.txt).
 
-Rows are linked by text: a row whose prompt is another row's reply continues that row's
-conversation (A->B, B->C), wherever the two rows are in the file, so a skipped or unrelated row
-in between does not break the link. Linked rows form one chain, the unit kept within one split:
-splitting by chain instead of by row keeps a test reply from turning up in training as another
-row's prompt. A chain's earlier turns serve as context when `data.context_turns` > 1.
+Rows are linked by text where the continuation is unambiguous: a row whose prompt is the reply
+of exactly one row continues that row's conversation (A->B, B->C), wherever the two rows are in
+the file, so a skipped or unrelated row in between does not break the link. A prompt that is the
+reply of several rows ("Yeah.", "What?") links to none of them: nothing says which scene it
+continues. Linked rows form one chain, the unit kept within one split.
+
+What this guarantees: every row whose prompt is the reply of exactly one row is in that row's
+chain, hence in its split. So a reply text that no other row gives is never a prompt in
+another split; a reply text that several rows give (a generic line) may be. A chain's earlier
+turns serve as context when `data.context_turns` > 1, and are then the turns of that one
+earlier row: a branch (a second row continuing the same row) starts a conversation of the same
+chain without them.
 """
 
 from __future__ import annotations
@@ -69,15 +76,16 @@ def read_tsv(path: str | Path) -> Dialogues:
     chain = _chains(parents)
     conversations: list[Conversation] = []
     open_at: dict[int, int] = {}  # row index -> conversation it ends
-    for index, (number, prompt, reply) in enumerate(rows):
+    for index in _parents_first(parents):
+        number, prompt, reply = rows[index]
         parent = parents[index]
         if parent is not None and parent in open_at:
             position = open_at.pop(parent)
             conversations[position].turns.append(Turn(f"row {number}", reply))
             open_at[index] = position
             continue
-        # A chain's first row, a row whose previous turn comes later in the file, or a branch
-        # (a second reply to one turn): a new conversation of the same chain.
+        # A chain's first row, a branch (a second row continuing one row) or a row of a cycle of
+        # links: a new conversation of the same chain.
         conversations.append(
             Conversation(
                 group=f"chain {chain[index]}",
@@ -110,17 +118,40 @@ def check_text(path: Path, data: bytes) -> None:
 
 
 def _parents(rows: list[tuple[int, str, str]]) -> list[int | None]:
-    """For each row, the row whose reply is its prompt: the nearest before it, else after it."""
-    parents: list[int | None] = [None] * len(rows)
-    for order in (range(len(rows)), range(len(rows) - 1, -1, -1)):
-        replied: dict[str, int] = {}  # reply text -> nearest row seen so far in this direction
-        for index in order:
-            _, prompt, reply = rows[index]
-            if parents[index] is None and prompt in replied:
-                parents[index] = replied[prompt]
-            if reply:
-                replied[reply] = index
+    """For each row, the row whose reply is its prompt, where exactly one row has that reply."""
+    replied: dict[str, list[int]] = {}  # reply text -> rows giving it
+    for index, (_, _, reply) in enumerate(rows):
+        if reply:
+            replied.setdefault(reply, []).append(index)
+    parents: list[int | None] = []
+    for index, (_, prompt, _) in enumerate(rows):
+        candidates = replied.get(prompt, [])
+        unique = len(candidates) == 1 and candidates[0] != index
+        parents.append(candidates[0] if unique else None)
     return parents
+
+
+def _parents_first(parents: list[int | None]) -> list[int]:
+    """Row indices in depth-first order from the chains' first rows (in file order), so that a
+    row comes right after its parent's conversation wherever it is in the file; rows on a cycle
+    of links come last, in file order."""
+    children: list[list[int]] = [[] for _ in parents]
+    for index, parent in enumerate(parents):
+        if parent is not None:
+            children[parent].append(index)
+    seen = [False] * len(parents)
+    order: list[int] = []
+    starts = [i for i, parent in enumerate(parents) if parent is None] + list(range(len(parents)))
+    for start in starts:
+        stack = [start]
+        while stack:
+            index = stack.pop()
+            if seen[index]:
+                continue
+            seen[index] = True
+            order.append(index)
+            stack.extend(reversed(children[index]))
+    return order
 
 
 def _chains(parents: list[int | None]) -> list[int]:

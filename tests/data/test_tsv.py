@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import codecs
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from seq2seq.config import DataConfig
+from seq2seq.data.examples import build_examples
+from seq2seq.data.splits import split_examples
 from seq2seq.data.tsv import read_tsv
 from seq2seq.errors import UserError
 
@@ -62,11 +66,81 @@ def test_rows_link_by_text_wherever_they_are(tmp_path: Path) -> None:
     assert groups["X?"] == groups["Z."] != groups["A?"]
     assert groups["New?"] not in {groups["A?"], groups["X?"]}
     assert dialogues.counts["chains"] == 3
-    # A row continues the conversation of the nearest earlier row it answers, adjacent or not;
-    # a row answering a later row (B.->C.) starts a conversation of the same chain.
+    # A row continues its parent's conversation wherever the two are in the file (B.->C. after
+    # A?->B.); a branch (B.->D.) starts a conversation of the same chain.
     assert [[t.text for t in c.turns] for c in dialogues.conversations] == [
-        ["B.", "C.", "E."], ["X?", "Y.", "Z."], ["A?", "B.", "D."], ["New?", "Sure."]
+        ["X?", "Y.", "Z."], ["A?", "B.", "C.", "E."], ["B.", "D."], ["New?", "Sure."]
     ]
+
+
+def test_a_prompt_that_several_rows_reply_links_to_none(tmp_path: Path) -> None:
+    # "Yeah." is the reply of two rows: which scene "Yeah. -> Look." continues is unknown.
+    path = write(
+        tmp_path,
+        b"Safety on?\tYeah.\nYou came?\tYeah.\nYeah.\tLook.\nLook.\tAt what?\n",
+    )
+    dialogues = read_tsv(path)
+    assert [[t.text for t in c.turns] for c in dialogues.conversations] == [
+        ["Safety on?", "Yeah."], ["You came?", "Yeah."], ["Yeah.", "Look.", "At what?"]
+    ]
+    assert dialogues.counts["chains"] == 3
+    examples = build_examples(dialogues, context_turns=2)
+    assert [e.context for e in examples] == [
+        ("Safety on?",), ("You came?",), ("Yeah.",), ("Yeah.", "Look.")
+    ]
+
+
+def test_a_cycle_of_links_is_read_whole(tmp_path: Path) -> None:
+    dialogues = read_tsv(write(tmp_path, b"Yes.\tNo.\nNo.\tYes.\n"))
+    assert dialogues.counts == {"rows": 2, "chains": 1, "utterances": 3}
+    assert [[t.text for t in c.turns] for c in dialogues.conversations] == [
+        ["Yes.", "No.", "Yes."]
+    ]
+
+
+REAL_TSV = Path(__file__).resolve().parents[3] / "shared/corpora/cornell/exchanges-25k.tsv"
+
+
+@pytest.fixture(scope="module")
+def real_rows() -> list[tuple[str, str]]:
+    if not REAL_TSV.is_file():
+        pytest.skip("the real TSV is not beside the checkout")
+    lines = REAL_TSV.read_text(encoding="utf-8").split("\n")[:-1]
+    return [tuple(side.strip() for side in line.split("\t")) for line in lines]
+
+
+def test_real_contexts_are_rows_of_the_file(real_rows) -> None:
+    """With context_turns 3, every context turn pair is a real row, linked through a reply no
+    other row gives (no stitching of unrelated scenes through "Yeah.")."""
+    replies = Counter(reply for _, reply in real_rows)
+    rows = set(real_rows)
+    examples = build_examples(read_tsv(REAL_TSV), context_turns=3)
+    assert len(examples) == 25_000
+    longer = [e for e in examples if len(e.context) > 1]
+    assert len(longer) > 100
+    for example in longer:
+        turns = (*example.context, example.response)
+        for earlier, later in zip(turns, turns[1:], strict=False):
+            assert (earlier, later) in rows
+        for middle in turns[1:-1]:
+            assert replies[middle] == 1
+
+
+def test_real_splits_keep_unique_replies_out_of_other_splits(real_rows) -> None:
+    """The module's guarantee: a reply text that no other row gives is never a prompt in
+    another split (a generic reply may be)."""
+    replies = Counter(reply for _, reply in real_rows)
+    examples = build_examples(read_tsv(REAL_TSV), context_turns=1)
+    splits = split_examples(examples, DataConfig())
+    prompts = {
+        name: {e.context[-1] for e in split} for name, split in splits.items()
+    }
+    for name, split in splits.items():
+        unique_replies = {e.response for e in split if replies[e.response] == 1}
+        for other in set(splits) - {name}:
+            assert not unique_replies & prompts[other], (name, other)
+    generic = {e.response for e in splits["test"]} & prompts["train"]
+    assert generic and all(replies[text] > 1 for text in generic)
 
 
 def test_empty_sides_are_kept_and_never_chain(tmp_path: Path) -> None:
