@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from seq2seq.comparison.pipeline import SPLIT_CHOICES, Options, compare
+from seq2seq.comparison.relevance import CANDIDATES
 from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
@@ -22,7 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="compare.py",
         description="Compare trained runs on the same held-out examples with greedy decoding: "
         "loss, perplexity (token and word level, bootstrap CI of the differences), token "
-        "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed.",
+        "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed; whether the "
+        "reply answers the prompt (hits@1/5 and MRR against random and generic distractors, "
+        "the context gap) and GT/RT reference rows (docs/relevance.md).",
     )
     parser.add_argument("runs", nargs="+", help="run folders (the checkpoint each offers: "
                         "selected.pt, else best.pt) or .pt checkpoints")
@@ -41,7 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
     parser.add_argument("--samples", type=int, default=10,
                         help="sampled prompts shown side by side (with --prompts: every prompt)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the samples and bootstrap")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the samples, the distractors and the bootstrap")
+    parser.add_argument("--candidates", type=int, default=CANDIDATES,
+                        help="hits@1/N: rank the gold reply among N candidates (N-1 distractors, "
+                        "written to distractors.jsonl); 0: no ranking")
     parser.add_argument("--max-len", type=int, default=0,
                         help="tokens per greedy reply at most (default: data.max_tgt_len + 1)")
     parser.add_argument("--attention", type=int, default=3,
@@ -61,11 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> Options:
-    for flag in ("limit", "samples", "max_len", "attention"):
+    for flag in ("limit", "samples", "max_len", "attention", "candidates"):
         if getattr(args, flag) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if args.candidates == 1:
+        raise UserError("--candidates must be 0 (no ranking) or >= 2")
     if args.speed_passes < 1:
         raise UserError("--speed-passes must be >= 1")
     return Options(
@@ -73,7 +82,7 @@ def options_from(args: argparse.Namespace) -> Options:
         prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
         attention=args.attention, attention_heads=args.attention_heads,
-        speed_passes=args.speed_passes,
+        speed_passes=args.speed_passes, candidates=args.candidates,
     )
 
 
@@ -107,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(comparison))
     md_path, _ = write_reports(comparison, out_dir)
     write_tensorboard(comparison, out_dir, images)
-    print(f"\nwrote {md_path}, report.json, attention/*.png and TensorBoard events "
+    print(f"\nwrote {md_path}, report.json, distractors.jsonl (when ranked), attention/*.png "
+          f"and TensorBoard events "
           f"(tensorboard --logdir {tensorboard_logdir(out_dir, args.runs)})", file=sys.stderr)
     return 0
