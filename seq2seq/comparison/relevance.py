@@ -261,6 +261,14 @@ def gold_ranks(scores: np.ndarray) -> np.ndarray:
     return 1 + (scores[:, 1:] <= scores[:, :1]).sum(axis=1)
 
 
+def headline(scores: CandidateScores) -> dict[str, float]:
+    """The figures without intervals (what validation logs): hits1_random, hits1_generic (by
+    mean NLL per token) and context_gap (deranged - own prompt, nats per token)."""
+    return {"hits1_random": float((gold_ranks(scores.random) == 1).mean()),
+            "hits1_generic": float((gold_ranks(scores.generic) == 1).mean()),
+            "context_gap": float((scores.deranged - scores.own).sum() / scores.tokens.sum())}
+
+
 @dataclass(frozen=True)
 class Ranking:
     """hits@1, hits@5 and MRR of one distractor set under one score, with 95% intervals."""
