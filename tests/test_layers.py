@@ -20,7 +20,7 @@ LAYERS = (
      "tokenizer"),
     ("models",),
     ("config",),
-    ("decoding", "data", "runs"),
+    ("decoding", "data", "runs", "relevance"),
     ("checkpoint",),
     ("training", "comparison", "conversation"),
     ("web",),

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from seq2seq.comparison.pipeline import SPLIT_CHOICES, Options, compare
-from seq2seq.comparison.relevance import CANDIDATES
 from seq2seq.comparison.report import summary, write_reports
 from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
 from seq2seq.paths import check_writable_folder
+from seq2seq.relevance import CANDIDATES
 from seq2seq.runs import new_run_dir
 
 

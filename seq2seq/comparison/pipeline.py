@@ -23,15 +23,7 @@ from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
 from seq2seq.comparison.references import reference_rows, reply_stats
-from seq2seq.comparison.relevance import (
-    CANDIDATES,
-    Distractors,
-    draw_distractors,
-    relevance,
-    score_candidates,
-    too_few_replies,
-    write_distractors,
-)
+from seq2seq.comparison.relevance import relevance, write_distractors
 from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
 from seq2seq.comparison.scoring import (
     TeacherForced,
@@ -46,6 +38,13 @@ from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
 from seq2seq.paths import what_it_is
+from seq2seq.relevance import (
+    CANDIDATES,
+    Distractors,
+    draw_distractors,
+    score_candidates,
+    too_few_replies,
+)
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 

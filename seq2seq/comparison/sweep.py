@@ -8,7 +8,7 @@ comparison scores a run (`pipeline.evaluate_run`: teacher-forced NLL and greedy 
 same examples, against the same distractors), and one figure draws, over training steps and for
 every run, token perplexity, distinct-2, the most frequent reply's share, the mean reply length,
 hits@1/N against the random and the generic distractors and the context gap (deranged - own
-prompt, nats per token; `seq2seq.comparison.relevance`). The checkpoint the run
+prompt, nats per token; `seq2seq.relevance`). The checkpoint the run
 selected (selected.pt, else best.pt) is marked with a dashed line, its lowest validation loss
 (best.pt) with a dotted one. A Transformer whose loss is already flat while its top reply's
 share is still falling is the picture of "stopped on validation loss, kept the most generic

@@ -1,6 +1,6 @@
 """Validation: teacher-forced loss, perplexity and token accuracy, the diversity of greedy
 replies to fixed prompts, whether the model prefers the gold reply to distractors given the
-prompt (hits@1, the context gap: `seq2seq.comparison.relevance`), and a few decoded replies to
+prompt (hits@1, the context gap: `seq2seq.relevance`), and a few decoded replies to
 read.
 
 The validation loss is plain NLL per real target token whatever `train.label_smoothing` is, and
@@ -17,7 +17,12 @@ import numpy as np
 import torch
 
 from seq2seq.batching import Batch
-from seq2seq.comparison.relevance import (
+from seq2seq.data import Split
+from seq2seq.decoding import Decoding, eval_mode, generate
+from seq2seq.device import Precision
+from seq2seq.metrics import Accumulator
+from seq2seq.models import Seq2SeqModel
+from seq2seq.relevance import (
     CANDIDATES,
     Distractors,
     draw_distractors,
@@ -25,11 +30,6 @@ from seq2seq.comparison.relevance import (
     score_candidates,
     too_few_replies,
 )
-from seq2seq.data import Split
-from seq2seq.decoding import Decoding, eval_mode, generate
-from seq2seq.device import Precision
-from seq2seq.metrics import Accumulator
-from seq2seq.models import Seq2SeqModel
 from seq2seq.tokenizer import Tokenizer
 
 
