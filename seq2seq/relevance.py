@@ -37,13 +37,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from seq2seq.batching import collate, make_batches
+from seq2seq.batching import make_batches
 from seq2seq.diversity import reply_key
 from seq2seq.errors import UserError
-from seq2seq.metrics import example_scores
 from seq2seq.models import Seq2SeqModel
+from seq2seq.teacher_forcing import example_sums
 from seq2seq.tokenizer import Tokenizer
 
 CANDIDATES = 20  # ConvAI2's hits@1/20: the gold reply and 19 distractors
@@ -178,17 +177,9 @@ def mean_nll(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(summed NLL, tokens, eos included) of each (src[i], tgt[i]) pair under teacher forcing,
     in length-sorted batches: two (P,) arrays."""
-    nll_sum, n_tokens = np.zeros(len(src)), np.zeros(len(src), dtype=np.int64)
     batches = make_batches([len(s) for s in src], [len(t) for t in tgt], max_tokens=MAX_TOKENS,
                            batch_size=batch_size)
-    specials = dict(pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
-    with torch.inference_mode():
-        for index in batches:
-            batch = collate([src[i] for i in index], [tgt[i] for i in index], **specials)
-            batch = batch.to(model.device)
-            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-            sums, _, tokens = example_scores(logits, batch.tgt_out, tokenizer.pad_id)
-            nll_sum[index], n_tokens[index] = sums.cpu().numpy(), tokens.cpu().numpy()
+    nll_sum, _, n_tokens = example_sums(model, tokenizer, src, tgt, batches)
     return nll_sum, n_tokens
 
 
