@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from seq2seq.comparison.bootstrap import Interval
+from seq2seq.comparison.groups import format_spread
 from seq2seq.comparison.references import ReplyStats
 from seq2seq.comparison.relevance import Relevance
 from seq2seq.comparison.results import Comparison, Metric, RunResult, Sample
@@ -141,10 +142,37 @@ def reply_rows_table(rows: list[ReplyStats]) -> str:
     )
 
 
+def groups_table(comparison: Comparison) -> str:
+    """One row per metric, one column per entry: mean +- sd (n runs) over its seeds."""
+    rows = [[metric.label, *(format_spread(group.metrics[metric.key], metric.digits)
+                             for group in comparison.groups)]
+            for metric in comparison.metrics()]
+    header = [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
+    return table(["metric (mean +- sd (n runs))", *header], rows)
+
+
+def group_differences_table(comparison: Comparison) -> str:
+    """Differences between entries with their intervals over seeds and examples."""
+    names = {m.key: m.label for m in comparison.metrics()}
+    rows = [[names[d.key], f"{cell(d.b)} - {cell(d.a)}", f"{d.difference:.4f}",
+             f"[{d.lower:.4f}, {d.upper:.4f}]"] for d in comparison.group_differences]
+    return table(["figure", "difference", "of the seed means", CONFIDENCE_LABEL], rows)
+
+
 def summary(comparison: Comparison) -> str:
-    """What stdout shows: the metric table, the perplexity differences, the relevance table and
-    the reply statistics with the reference rows (each when there is one)."""
+    """What stdout shows: the metric table, then the perplexity differences, the relevance
+    table and the reply statistics with the reference rows (each when there is one); with
+    --group, first every entry as mean +- sd over its seeds and their differences."""
     parts = [metrics_table(comparison)]
+    if comparison.groups:
+        resamples = comparison.group_differences[0].resamples
+        parts = [
+            groups_table(comparison),
+            group_differences_table(comparison) + f"\n\n{CONFIDENCE_LABEL}: hierarchical "
+            f"bootstrap, {resamples} resamples: examples drawn with replacement (shared by "
+            "every run), then each entry's runs drawn with replacement (docs/pretrained.md).",
+            "Every run:\n\n" + parts[0],
+        ]
     if comparison.differences:
         resamples = comparison.differences[0].interval.resamples
         parts.append(

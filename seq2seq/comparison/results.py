@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seq2seq.comparison.bootstrap import Interval
+from seq2seq.comparison.groups import GroupDifference, GroupSummary
 from seq2seq.comparison.references import ReplyStats
 from seq2seq.comparison.relevance import Relevance
 
@@ -125,6 +126,9 @@ class Comparison:
     differences: list[Difference] = field(default_factory=list)
     setup: dict[str, Any] = field(default_factory=dict)  # split, corpus, limit, seed, ...
     reply_rows: list[ReplyStats] = field(default_factory=list)  # every run's, then GT and RT
+    # with --group: every entry's figures over its seeds, and the differences between entries
+    groups: list[GroupSummary] = field(default_factory=list)
+    group_differences: list[GroupDifference] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -155,4 +159,6 @@ class Comparison:
             ],
             "reply_statistics": [asdict(row) for row in self.reply_rows],
             "samples": [asdict(sample) for sample in self.samples],
+            "groups": [asdict(group) for group in self.groups],
+            "group_differences": [asdict(d) for d in self.group_differences],
         }
