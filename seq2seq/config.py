@@ -130,7 +130,7 @@ class TrainConfig:
     patience: int = 5  # stop after this many validations without a better loss (0: never)
     num_sample_prompts: int = 8  # validation prompts decoded greedily and logged as text
     diversity_prompts: int = 500  # validation prompts decoded greedily for valid/distinct_2 etc.
-    relevance_examples: int = 200  # validation examples ranked for valid/hits1_* (0: none)
+    relevance_examples: int = 100  # validation examples ranked for valid/hits1_* (0: none)
     keep_checkpoints: int = 0  # weights-only step-<N>.pt snapshots kept, spread over the run
     select: str = "loss"  # which checkpoint chat/compare use and early stopping watches
     select_margin: float = 0.1  # "diverse": perplexity within this fraction of the best
