@@ -24,7 +24,7 @@ LAYERS = (
     ("relevance",),
     ("checkpoint",),
     ("training", "comparison", "conversation"),
-    ("web",),
+    ("web", "pretrained"),
 )
 LAYER = {unit: index for index, units in enumerate(LAYERS) for unit in units}
 
