@@ -39,6 +39,7 @@ LOSSES = ("cross_entropy", "face")
 FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
+DIRECTIONS = ("forward", "backward", "reply_lm")
 MIN_VOCAB_SIZE = 100
 MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
@@ -60,6 +61,9 @@ class DataConfig:
     # either) utterance has more than `filter_threshold` bits of entropy (seq2seq/data/entropy.py)
     filter: str = "none"  # none, source, target or both
     filter_threshold: float = 1.0
+    # forward p(reply|prompt), backward p(prompt|reply) or reply_lm p(reply): same examples and
+    # tokenizer whatever it says, sides swapped or the prompt emptied (seq2seq/data/direction.py)
+    direction: str = "forward"
 
     # Keys that change only which training pairs are kept: the tokenizer and the validation and
     # test splits are the same whatever they say, so runs that differ in them compare fairly.
@@ -98,6 +102,12 @@ class DataConfig:
         )
         check_choice(self.filter, ENTROPY_FILTERS, "data.filter")
         check(self.filter_threshold >= 0, "data.filter_threshold", "must be >= 0 (bits)")
+        check_choice(self.direction, DIRECTIONS, "data.direction")
+
+    def stored_view(self) -> DataConfig:
+        """This config read forward: what the data cache stores (the direction is applied after
+        it, so all directions share the cache folder and its tokenizer)."""
+        return dataclasses.replace(self, direction="forward")
 
 
 @dataclass(frozen=True)
@@ -220,9 +230,14 @@ class Config:
 
         positions = getattr(self.model, "max_len", None)  # positions a Transformer covers
         if positions is not None:
+            lengths = {"data.max_src_len": self.data.max_src_len,
+                       "data.max_tgt_len": self.data.max_tgt_len}
+            source, target = lengths  # a backward model reads the reply and writes the prompt
+            if self.data.direction == "backward":
+                source, target = target, source
             for key, length in (
-                ("data.max_src_len", self.data.max_src_len),
-                ("data.max_tgt_len", self.data.max_tgt_len + 1),  # bos first
+                (source, lengths[source]),
+                (target, lengths[target] + 1),  # bos first
                 ("decode.max_len", self.decode.max_len),
             ):
                 check(
