@@ -40,6 +40,8 @@ FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
 DIRECTIONS = ("forward", "backward", "reply_lm")
+MMI_METHODS = ("none", "antilm", "bidi")
+MMI_LMS = ("reply_lm", "empty_source")
 MIN_VOCAB_SIZE = 100
 MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
@@ -199,6 +201,17 @@ class DecodeConfig:
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     repetition_penalty: float = 1.0  # 1.0: off (CTRL's penalty on already generated tokens)
+    # Sampling: draw this many replies and keep the best (sample-and-rank, Adiwardana et al.,
+    # 2020): the most likely, or the best MMI-bidi score; 1: plain sampling.
+    num_samples: int = 1
+    # Maximum mutual information (Li et al., 2016; docs/mmi.md): none; antilm (greedy and beam:
+    # every step's score minus mmi_lambda * log p_LM over the first mmi_gamma tokens); bidi
+    # (beam's n-best or the samples reranked by + mmi_lambda * log p(prompt | reply)).
+    mmi: str = "none"
+    mmi_lambda: float = 0.5
+    mmi_gamma: int = 5
+    mmi_lm: str = "reply_lm"  # antilm's LM: a reply-LM run, or the forward model, empty source
+    mmi_length_bonus: float = 0.0  # reranking: + this * reply tokens (Li et al.'s gamma, eq. 10)
 
     def validate(self) -> None:
         check_choice(self.strategy, STRATEGIES, "decode.strategy")
@@ -211,6 +224,26 @@ class DecodeConfig:
         check(self.top_k >= 0, "decode.top_k", "must be >= 0")
         check(0.0 < self.top_p <= 1.0, "decode.top_p", "must be in (0, 1]")
         check(self.repetition_penalty >= 1.0, "decode.repetition_penalty", "must be >= 1")
+        check(self.num_samples >= 1, "decode.num_samples", "must be >= 1")
+        check_choice(self.mmi, MMI_METHODS, "decode.mmi")
+        check(self.mmi_lambda >= 0, "decode.mmi_lambda", "must be >= 0")
+        check(self.mmi_gamma >= 1, "decode.mmi_gamma", "must be >= 1 (tokens)")
+        check_choice(self.mmi_lm, MMI_LMS, "decode.mmi_lm")
+        check(
+            self.mmi != "antilm" or self.strategy in ("greedy", "beam"),
+            "decode.mmi", "antilm works at every step of greedy or beam search, not sampling "
+            "(use mmi=bidi to rerank samples)",
+        )
+        check(
+            self.mmi != "bidi" or self.strategy == "beam"
+            or (self.strategy == "sample" and self.num_samples > 1),
+            "decode.mmi", "bidi reranks several replies: use strategy beam, or sample with "
+            "num_samples > 1",
+        )
+
+    def reranks(self) -> bool:
+        """Whether several replies are made and the best kept (sample-and-rank or MMI-bidi)."""
+        return self.mmi == "bidi" or (self.strategy == "sample" and self.num_samples > 1)
 
 
 @dataclass(frozen=True)

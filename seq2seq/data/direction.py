@@ -22,7 +22,7 @@ from seq2seq.data.examples import Split
 from seq2seq.tokenizer import Tokenizer
 
 
-def empty_source(tokenizer: Tokenizer) -> np.ndarray:
+def empty_source(eos_id: int) -> np.ndarray:
     """The source of "no prompt": eos alone, a prompt that ends before it begins.
 
     Encoders need at least one real position (attention over none is undefined), and eos never
@@ -32,7 +32,7 @@ def empty_source(tokenizer: Tokenizer) -> np.ndarray:
     Returns:
         (1,) int32 ids.
     """
-    return np.array([tokenizer.eos_id], dtype=np.int32)
+    return np.array([eos_id], dtype=np.int32)
 
 
 def orient(split: Split, direction: str, tokenizer: Tokenizer) -> Split:
@@ -42,6 +42,6 @@ def orient(split: Split, direction: str, tokenizer: Tokenizer) -> Split:
     if direction == "backward":
         return Split(split.name, split.tgt, split.src, split.tgt_text, split.src_text)
     if direction == "reply_lm":
-        empty = empty_source(tokenizer)
+        empty = empty_source(tokenizer.eos_id)
         return Split(split.name, [empty] * len(split), split.tgt, [""] * len(split), split.tgt_text)
     raise ValueError(f"unknown direction {direction!r}")

@@ -46,7 +46,7 @@ def test_reply_lm_splits_hold_the_forward_replies_after_an_empty_source(
     forward = prepare(tiny_config, tsv_corpus, tmp_path)
     lm = prepare(dataclasses.replace(tiny_config, direction="reply_lm"), tsv_corpus, tmp_path)
     assert lm.tokenizer.fingerprint() == forward.tokenizer.fingerprint()
-    empty = empty_source(lm.tokenizer)
+    empty = empty_source(lm.tokenizer.eos_id)
     assert empty.tolist() == [lm.tokenizer.eos_id]
     for name in SPLITS:
         assert same_arrays(lm.splits[name].tgt, forward.splits[name].tgt)
