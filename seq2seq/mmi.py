@@ -38,11 +38,11 @@ from torch import Tensor, nn
 from seq2seq.batching import collate
 from seq2seq.checkpoint import Trained
 from seq2seq.config import DecodeConfig
-from seq2seq.data.direction import empty_source
 from seq2seq.decoding import DecodeResult, Decoding, eval_mode
 from seq2seq.decoding import generate as decoding_generate
 from seq2seq.errors import UserError
 from seq2seq.models.base import Memory, Seq2SeqModel
+from seq2seq.tokenizer import empty_source
 
 SCORE_ROWS = 256  # candidates scored per forward pass: bounds the (N, T, V) logits' memory
 FLAGS = {"backward": "--backward", "reply_lm": "--reply-lm"}
@@ -137,7 +137,7 @@ class AntiLM(nn.Module):
     `gamma` steps (Li et al.'s eq. 9); greedy and beam search use it as any model."""
 
     def __init__(
-        self, forward: Seq2SeqModel, lm: Seq2SeqModel, lm_source: np.ndarray,
+        self, forward: Seq2SeqModel, lm: Seq2SeqModel, lm_source: list[int],
         mmi_lambda: float, mmi_gamma: int,
     ) -> None:
         super().__init__()
@@ -189,7 +189,7 @@ def sequence_log_probs(
     Returns:
         (N,) float32 summed log-probabilities, on the CPU.
     """
-    empty = empty_source(decoding.eos_id)
+    empty = np.array(empty_source(decoding.eos_id), dtype=np.int64)
     specials = dict(pad_id=decoding.pad_id, bos_id=decoding.bos_id, eos_id=decoding.eos_id)
     sums = []
     with eval_mode(model), torch.inference_mode():

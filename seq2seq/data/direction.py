@@ -6,9 +6,9 @@
 
 The direction is applied to prepared splits, after the cache: all three share one cache folder,
 hence one tokenizer and the very same examples in every split (so each split stays leak-free),
-with the two sides swapped or the prompt replaced by `empty_source`. The length filters and
-`data.filter` therefore always speak of the prompt (source) and reply (target) of the forward
-model.
+with the two sides swapped or the prompt replaced by `seq2seq.tokenizer.empty_source`. The length
+filters and `data.filter` therefore always speak of the prompt (source) and reply (target) of
+the forward model.
 
 Li, Galley, Brockett, Gao, Dolan (2016), "A Diversity-Promoting Objective Function for Neural
 Conversation Models", NAACL.
@@ -19,20 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from seq2seq.data.examples import Split
-from seq2seq.tokenizer import Tokenizer
-
-
-def empty_source(eos_id: int) -> np.ndarray:
-    """The source of "no prompt": eos alone, a prompt that ends before it begins.
-
-    Encoders need at least one real position (attention over none is undefined), and eos never
-    occurs in a source otherwise. The reply LM trains on it; a forward model fed it is the cheap
-    stand-in for an LM.
-
-    Returns:
-        (1,) int32 ids.
-    """
-    return np.array([eos_id], dtype=np.int32)
+from seq2seq.tokenizer import Tokenizer, empty_source
 
 
 def orient(split: Split, direction: str, tokenizer: Tokenizer) -> Split:
@@ -42,6 +29,6 @@ def orient(split: Split, direction: str, tokenizer: Tokenizer) -> Split:
     if direction == "backward":
         return Split(split.name, split.tgt, split.src, split.tgt_text, split.src_text)
     if direction == "reply_lm":
-        empty = empty_source(tokenizer.eos_id)
+        empty = np.array(empty_source(tokenizer.eos_id), dtype=np.int32)
         return Split(split.name, [empty] * len(split), split.tgt, [""] * len(split), split.tgt_text)
     raise ValueError(f"unknown direction {direction!r}")

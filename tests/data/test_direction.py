@@ -11,9 +11,9 @@ import pytest
 
 from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data
-from seq2seq.data.direction import empty_source
 from seq2seq.data.splits import SPLITS
 from seq2seq.errors import ConfigError
+from seq2seq.tokenizer import empty_source
 
 
 def prepare(config: DataConfig, corpus: Path, cache: Path):
@@ -47,7 +47,7 @@ def test_reply_lm_splits_hold_the_forward_replies_after_an_empty_source(
     lm = prepare(dataclasses.replace(tiny_config, direction="reply_lm"), tsv_corpus, tmp_path)
     assert lm.tokenizer.fingerprint() == forward.tokenizer.fingerprint()
     empty = empty_source(lm.tokenizer.eos_id)
-    assert empty.tolist() == [lm.tokenizer.eos_id]
+    assert empty == [lm.tokenizer.eos_id]
     for name in SPLITS:
         assert same_arrays(lm.splits[name].tgt, forward.splits[name].tgt)
         assert lm.splits[name].tgt_text == forward.splits[name].tgt_text
