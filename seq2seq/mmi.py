@@ -45,7 +45,9 @@ from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.tokenizer import empty_source
 
 SCORE_ROWS = 256  # candidates scored per forward pass: bounds the (N, T, V) logits' memory
-FLAGS = {"backward": "--backward", "reply_lm": "--reply-lm"}
+FLAGS = {"backward": "--backward", "reply_lm": "--reply-lm"}  # the extra models, by role
+ROLES = {"backward": "the backward model p(prompt | reply) of mmi=bidi",
+         "reply_lm": "the reply language model p(reply) of mmi=antilm"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
+from seq2seq.mmi import FLAGS, ROLES
 from seq2seq.paths import check_writable_folder
 from seq2seq.runs import new_run_dir
 
@@ -60,10 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="compare each run under this decoding instead of greedy; repeat for "
                      "several, e.g. --decode greedy=greedy --decode beam5=beam=5 --decode "
                      "antilm=mmi=antilm,mmi_lambda=0.3 (the chat's /set settings, by commas)")
-    mmi.add_argument("--backward", metavar="RUN",
-                     help="the backward model p(prompt | reply) of mmi=bidi (same tokenizer)")
-    mmi.add_argument("--reply-lm", metavar="RUN",
-                     help="the reply language model of mmi=antilm (same tokenizer)")
+    for role, flag in FLAGS.items():
+        mmi.add_argument(flag, dest=role, metavar="RUN",
+                         help=f"{ROLES[role]} (a run with the runs' tokenizer)")
     mmi.add_argument("--evaluator", metavar="RUN",
                      help="a backward model trained on other data that judges every decoding's "
                      "replies by prompt retrieval@1/20 (never used for decoding)")
@@ -81,10 +81,9 @@ def options_from(args: argparse.Namespace) -> Options:
         raise UserError("--batch-size must be >= 1")
     if args.speed_passes < 1:
         raise UserError("--speed-passes must be >= 1")
-    models = {"backward": args.backward, "reply_lm": args.reply_lm}
     return Options(
         decodes=args.decodes, evaluator=args.evaluator,
-        extras={role: path for role, path in models.items() if path is not None},
+        extras={role: getattr(args, role) for role in FLAGS if getattr(args, role) is not None},
         runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
         prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
