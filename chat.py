@@ -6,6 +6,7 @@
     python chat.py --run runs/A --run runs/B         # both answer every line
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A    # one reply line per input
     python chat.py --web --run runs/A --run runs/B   # the same chat on http://127.0.0.1:8000/
+    python chat.py --run runs/A --backward runs/A-backward --set decode.mmi=bidi --set decode.beam=5
 
 See seq2seq/conversation.py for the commands and the piped-mode contract, seq2seq/web/ for the page.
 """
@@ -45,6 +46,13 @@ def parse_args() -> argparse.Namespace:
         "--set", dest="overrides", action="append", default=[], metavar="decode.KEY=VALUE",
         help="decoding settings, e.g. --set decode.strategy=beam --set decode.beam_size=5",
     )
+    mmi = parser.add_argument_group("MMI decoding (docs/mmi.md)")
+    mmi.add_argument("--backward", metavar="RUN",
+                     help="a backward model p(prompt | reply) for decode.mmi=bidi: a run folder "
+                     "or .pt file trained with data.direction: backward and the same tokenizer")
+    mmi.add_argument("--reply-lm", metavar="RUN",
+                     help="a reply language model for decode.mmi=antilm: a run folder or .pt "
+                     "file trained with data.direction: reply_lm and the same tokenizer")
     web = parser.add_argument_group("browser chat")
     web.add_argument(
         "--web", action="store_true",
@@ -72,6 +80,8 @@ def port_number(text: str) -> int:
 
 def main() -> int:
     args = parse_args()
+    models = {"backward": args.backward, "reply_lm": args.reply_lm}
+    extras = {role: path for role, path in models.items() if path is not None}
     # Imported after parsing, so --help answers without torch.
     if args.web:
         from seq2seq.device import set_threads
@@ -80,7 +90,8 @@ def main() -> int:
         set_threads(args.threads)
         given = {"host": args.host, "port": args.port}
         options = {name: value for name, value in given.items() if value is not None}
-        status = web(args.sources, args.device, args.overrides, labels=args.labels, **options)
+        status = web(args.sources, args.device, args.overrides, labels=args.labels,
+                     extras=extras, **options)
         # Stopped by Ctrl-C: end the process without the interpreter's shutdown. The request
         # threads are daemons (a kept-alive connection's thread waits in a read for up to
         # READ_TIMEOUT_S), and tearing down torch's C++ runtime while they still live aborted
@@ -92,7 +103,7 @@ def main() -> int:
     from seq2seq.conversation import main as chat
 
     return chat(args.sources, device=args.device, overrides=args.overrides,
-                labels=args.labels, threads=args.threads)
+                labels=args.labels, threads=args.threads, extras=extras)
 
 
 if __name__ == "__main__":

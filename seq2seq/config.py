@@ -39,6 +39,9 @@ LOSSES = ("cross_entropy", "face")
 FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
+DIRECTIONS = ("forward", "backward", "reply_lm")
+MMI_METHODS = ("none", "antilm", "bidi")
+MMI_LMS = ("reply_lm", "empty_source")
 MIN_VOCAB_SIZE = 100
 MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
@@ -60,6 +63,9 @@ class DataConfig:
     # either) utterance has more than `filter_threshold` bits of entropy (seq2seq/data/entropy.py)
     filter: str = "none"  # none, source, target or both
     filter_threshold: float = 1.0
+    # forward p(reply|prompt), backward p(prompt|reply) or reply_lm p(reply): same examples and
+    # tokenizer whatever it says, sides swapped or the prompt emptied (seq2seq/data/direction.py)
+    direction: str = "forward"
 
     # Keys that change only which training pairs are kept: the tokenizer and the validation and
     # test splits are the same whatever they say, so runs that differ in them compare fairly.
@@ -98,6 +104,12 @@ class DataConfig:
         )
         check_choice(self.filter, ENTROPY_FILTERS, "data.filter")
         check(self.filter_threshold >= 0, "data.filter_threshold", "must be >= 0 (bits)")
+        check_choice(self.direction, DIRECTIONS, "data.direction")
+
+    def stored_view(self) -> DataConfig:
+        """This config read forward: what the data cache stores (the direction is applied after
+        it, so all directions share the cache folder and its tokenizer)."""
+        return dataclasses.replace(self, direction="forward")
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,17 @@ class DecodeConfig:
     top_k: int = 0  # 0: off
     top_p: float = 1.0  # 1.0: off
     repetition_penalty: float = 1.0  # 1.0: off (CTRL's penalty on already generated tokens)
+    # Sampling: draw this many replies and keep the best (sample-and-rank, Adiwardana et al.,
+    # 2020): the most likely, or the best MMI-bidi score; 1: plain sampling.
+    num_samples: int = 1
+    # Maximum mutual information (Li et al., 2016; docs/mmi.md): none; antilm (greedy and beam:
+    # every step's score minus mmi_lambda * log p_LM over the first mmi_gamma tokens); bidi
+    # (beam's n-best or the samples reranked by + mmi_lambda * log p(prompt | reply)).
+    mmi: str = "none"
+    mmi_lambda: float = 0.5
+    mmi_gamma: int = 5
+    mmi_lm: str = "reply_lm"  # antilm's LM: a reply-LM run, or the forward model, empty source
+    mmi_length_bonus: float = 0.0  # reranking: + this * reply tokens (Li et al.'s gamma, eq. 10)
 
     def validate(self) -> None:
         check_choice(self.strategy, STRATEGIES, "decode.strategy")
@@ -204,6 +227,26 @@ class DecodeConfig:
         check(self.top_k >= 0, "decode.top_k", "must be >= 0")
         check(0.0 < self.top_p <= 1.0, "decode.top_p", "must be in (0, 1]")
         check(self.repetition_penalty >= 1.0, "decode.repetition_penalty", "must be >= 1")
+        check(self.num_samples >= 1, "decode.num_samples", "must be >= 1")
+        check_choice(self.mmi, MMI_METHODS, "decode.mmi")
+        check(self.mmi_lambda >= 0, "decode.mmi_lambda", "must be >= 0")
+        check(self.mmi_gamma >= 1, "decode.mmi_gamma", "must be >= 1 (tokens)")
+        check_choice(self.mmi_lm, MMI_LMS, "decode.mmi_lm")
+        check(
+            self.mmi != "antilm" or self.strategy in ("greedy", "beam"),
+            "decode.mmi", "antilm works at every step of greedy or beam search, not sampling "
+            "(use mmi=bidi to rerank samples)",
+        )
+        check(
+            self.mmi != "bidi" or self.strategy == "beam"
+            or (self.strategy == "sample" and self.num_samples > 1),
+            "decode.mmi", "bidi reranks several replies: use strategy beam, or sample with "
+            "num_samples > 1",
+        )
+
+    def reranks(self) -> bool:
+        """Whether several replies are made and the best kept (sample-and-rank or MMI-bidi)."""
+        return self.mmi == "bidi" or (self.strategy == "sample" and self.num_samples > 1)
 
 
 @dataclass(frozen=True)
@@ -223,9 +266,14 @@ class Config:
 
         positions = getattr(self.model, "max_len", None)  # positions a Transformer covers
         if positions is not None:
+            lengths = {"data.max_src_len": self.data.max_src_len,
+                       "data.max_tgt_len": self.data.max_tgt_len}
+            source, target = lengths  # a backward model reads the reply and writes the prompt
+            if self.data.direction == "backward":
+                source, target = target, source
             for key, length in (
-                ("data.max_src_len", self.data.max_src_len),
-                ("data.max_tgt_len", self.data.max_tgt_len + 1),  # bos first
+                (source, lengths[source]),
+                (target, lengths[target] + 1),  # bos first
                 ("decode.max_len", self.decode.max_len),
             ):
                 check(
@@ -413,3 +461,34 @@ def load_config(
 def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (it loads back with `load_config`)."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def make_decode(values: dict) -> DecodeConfig:
+    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key)."""
+    decode = build_section(DecodeConfig, values, "decode")
+    decode.validate()
+    return decode
+
+
+def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
+    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode`.
+
+    Raises:
+        ConfigError: one line naming the bad key or value.
+    """
+    values = dataclasses.asdict(decode)
+    for argument in arguments:
+        if argument in STRATEGIES:
+            values["strategy"] = argument
+            continue
+        if "=" not in argument:
+            raise ConfigError(
+                f"/set {argument}: expected key=value (e.g. temperature=0.7) or one of "
+                f"{', '.join(STRATEGIES)}"
+            )
+        path, value = parse_override(argument)
+        key = ".".join(path[1:] if path[0] == "decode" else path)
+        if key == "beam":
+            values["strategy"], key = "beam", "beam_size"
+        values[key] = value
+    return make_decode(values)

@@ -12,6 +12,10 @@ Interactive (stdin is a terminal): a prompt with line editing and a history file
 /help, /reset, /retry, /save, /set, /quit; an empty line prompts again; Ctrl-C cancels the turn
 being generated (every model's reply to that line), Ctrl-D or /quit ends the chat.
 
+The MMI settings (decode.mmi, mmi_lambda, ...: docs/mmi.md) read the extra models given as
+`extras` (chat.py's --backward and --reply-lm); a setting whose model is missing decodes without
+MMI and says so in a note with every reply.
+
 Besides the `decode` fields, /set takes two chat settings, as in fairseq-interactive and
 ParlAI: `nbest=N` (beam search: the N best replies with their scores and each token's
 log-probability, fairseq-interactive's H and P lines) and
@@ -31,7 +35,6 @@ conversation, its own replies included, joined by the tokenizer's separator, as 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import sys
@@ -44,10 +47,11 @@ from typing import TextIO
 import torch
 
 from seq2seq.checkpoint import Trained, load_trained
-from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
-from seq2seq.decoding import Decoding, generate, token_scores
+from seq2seq.config import Config, DecodeConfig, parse_settings
+from seq2seq.decoding import Decoding, token_scores
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
+from seq2seq.mmi import Scorers, check_tokenizers, generate, missing_note
 from seq2seq.runs import BEST, PRETRAINED, SHIPPED, find_latest_run, shipped_pair
 
 HISTORY_FILE = Path.home() / ".cache" / "seq2seq-chatbots" / "chat_history"
@@ -60,7 +64,8 @@ HELP = """commands:
   /set                  show the decoding settings
   /set key=value ...    change them: any decode field (strategy, max_len, min_len, beam_size,
                         length_penalty, no_repeat_ngram, temperature, top_k, top_p,
-                        repetition_penalty); beam=5 means strategy=beam beam_size=5, and a
+                        repetition_penalty, num_samples, mmi, mmi_lambda, mmi_gamma, mmi_lm,
+                        mmi_length_bonus); beam=5 means strategy=beam beam_size=5, and a
                         strategy name alone (greedy, beam, sample) switches to it;
                         nbest=3 shows the 3 best beam replies with their scores;
                         seed=42 makes sampling repeatable (seed=none: unseeded)
@@ -69,6 +74,7 @@ HELP = """commands:
 STRATEGY_OF = {
     "beam_size": "beam", "length_penalty": "beam", "nbest": "beam",
     "temperature": "sample", "top_k": "sample", "top_p": "sample", "seed": "sample",
+    "num_samples": "sample",
 }
 CHAT_SETTINGS = ("nbest", "seed")  # the chat's own, not fields of DecodeConfig
 
@@ -83,6 +89,7 @@ class Bot:
     label: str
     decode: DecodeConfig
     turns: list[str] = field(default_factory=list)  # oldest first, user and bot alternating
+    scorers: Scorers = field(default_factory=Scorers)  # the extra models of MMI decoding
     nbest: int = 1  # beam search: show this many best replies
     seed: int | None = None  # sampling: the seed of `generator` (None: torch's global one)
     generator: torch.Generator | None = None
@@ -95,7 +102,8 @@ class Bot:
 
 
 def load_bots(
-    sources: list[str], device: str, overrides: list[str], labels: list[str] | None = None
+    sources: list[str], device: str, overrides: list[str], labels: list[str] | None = None,
+    extras: dict[str, str] | None = None,
 ) -> list[Bot]:
     """Load every run folder or checkpoint in `sources` (when empty: `default_models`).
 
@@ -104,6 +112,8 @@ def load_bots(
         device: a torch device name ("auto", "cpu", "cuda", "cuda:1", "mps").
         overrides: `decode.key=value` strings applied to every model's decoding settings.
         labels: names for the first len(labels) models (default: `label_of`).
+        extras: MMI's extra models by role ("backward", "reply_lm"): run folders or .pt files,
+            each refused unless its tokenizer is every model's.
     """
     labels = labels or []
     if len(labels) > max(len(sources), 1):
@@ -113,11 +123,15 @@ def load_bots(
         )
     device = resolve_device(device)
     paths = [Path(source) for source in sources] or default_models()
+    extra = {role: load_trained(path, device=device) for role, path in (extras or {}).items()}
+    scorers = Scorers(**{role: trained.model for role, trained in extra.items()})
     bots = []
     for i, path in enumerate(paths):
         trained = load_trained(path, device=device)
+        check_tokenizers(trained, extra)
         decode = override_decode(trained.config.decode, overrides)
-        bots.append(Bot(trained, labels[i] if i < len(labels) else label_of(trained), decode))
+        label = labels[i] if i < len(labels) else label_of(trained)
+        bots.append(Bot(trained, label, decode, scorers=scorers))
     return bots
 
 
@@ -149,13 +163,6 @@ def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
             )
         arguments.append(argument)
     return parse_settings(decode, arguments)
-
-
-def make_decode(values: dict) -> DecodeConfig:
-    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key)."""
-    decode = build_section(DecodeConfig, values, "decode")
-    decode.validate()
-    return decode
 
 
 def label_of(trained: Trained) -> str:
@@ -200,7 +207,13 @@ def settings(bot: Bot) -> str:
                   f"nbest={bot.nbest}"]
     if decode.strategy == "sample":
         shown += [f"temperature={decode.temperature}", f"top_k={decode.top_k}",
-                  f"top_p={decode.top_p}", f"seed={bot.seed}"]
+                  f"top_p={decode.top_p}", f"num_samples={decode.num_samples}", f"seed={bot.seed}"]
+    if decode.mmi != "none":
+        shown += [f"mmi={decode.mmi}", f"mmi_lambda={decode.mmi_lambda}"]
+        shown += ([f"mmi_gamma={decode.mmi_gamma}", f"mmi_lm={decode.mmi_lm}"]
+                  if decode.mmi == "antilm" else [])
+    if decode.reranks():
+        shown.append(f"mmi_length_bonus={decode.mmi_length_bonus}")
     return " ".join(shown)
 
 
@@ -234,11 +247,15 @@ def answer(bot: Bot, text: str, notify: Notify) -> str:
         notify(f"[{bot.label}] note: nothing in that line survives the model's normalisation")
         return ""
     trained = bot.trained
+    note = missing_note(bot.decode, bot.scorers)
+    if note:
+        notify(f"[{bot.label}] {note}")
     src = torch.tensor([ids], device=trained.model.device)  # (1, S)
     src_mask = torch.ones_like(src, dtype=torch.bool)
     decoding = Decoding.of(bot.decode, trained.tokenizer)
     result = generate(
-        trained.model, src, src_mask, decoding, generator=bot.generator, nbest=bot.nbest
+        trained.model, src, src_mask, decoding, scorers=bot.scorers, generator=bot.generator,
+        nbest=bot.nbest,
     )
     reply = one_line(trained.tokenizer.decode(result.tokens[0]))
     bot.alternatives = []
@@ -327,30 +344,6 @@ def inapplicable(decode: DecodeConfig, arguments: list[str]) -> list[str]:
         if key in STRATEGY_OF and STRATEGY_OF[key] != decode.strategy:
             keys.append(key)
     return keys
-
-
-def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
-    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode`.
-
-    Raises:
-        ConfigError: one line naming the bad key or value.
-    """
-    values = dataclasses.asdict(decode)
-    for argument in arguments:
-        if argument in STRATEGIES:
-            values["strategy"] = argument
-            continue
-        if "=" not in argument:
-            raise ConfigError(
-                f"/set {argument}: expected key=value (e.g. temperature=0.7) or one of "
-                f"{', '.join(STRATEGIES)}"
-            )
-        path, value = parse_override(argument)
-        key = ".".join(path[1:] if path[0] == "decode" else path)
-        if key == "beam":
-            values["strategy"], key = "beam", "beam_size"
-        values[key] = value
-    return make_decode(values)
 
 
 @dataclass
@@ -549,9 +542,10 @@ def save_history(readline: ModuleType) -> None:
 def main(
     sources: list[str], device: str = "auto", overrides: list[str] | None = None,
     labels: list[str] | None = None, threads: int | None = None,
+    extras: dict[str, str] | None = None,
 ) -> int:
     """Load the models and chat (the body of `chat.py`)."""
     set_threads(threads)
     with torch.inference_mode():
-        bots = load_bots(sources, device, overrides or [], labels)
+        bots = load_bots(sources, device, overrides or [], labels, extras)
         return chat(bots, chosen=bool(sources))

@@ -232,3 +232,13 @@ def join_turns(turns: list[list[int]], sep_id: int) -> list[int]:
             ids.append(sep_id)
         ids.extend(turn)
     return ids
+
+
+def empty_source(eos_id: int) -> list[int]:
+    """The source of "no prompt": eos alone, a prompt that ends before it begins.
+
+    Encoders need at least one real position (attention over none is undefined), and eos never
+    occurs in a source otherwise. A reply language model (data.direction: reply_lm) trains on
+    it; a forward model fed it is MMI-antiLM's cheap stand-in for one (seq2seq/mmi.py).
+    """
+    return [eos_id]

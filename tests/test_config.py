@@ -217,3 +217,31 @@ def test_lengths_beyond_the_transformer_positions_are_refused(override: str, key
     with pytest.raises(ConfigError, match=f"{key}: .*model.max_len is 128"):
         load_config(CONFIGS / "tiny-transformer.yaml", [override])
     load_config(CONFIGS / "tiny-transformer.yaml", ["decode.max_len=128", "data.max_tgt_len=127"])
+
+
+@pytest.mark.parametrize(
+    "scorer", ["protocol-cpu-backward.yaml", "protocol-cpu-reply-lm.yaml"]
+)
+def test_mmi_scorers_read_the_protocol_data(scorer: str) -> None:
+    """The backward model and the reply LM read the forward protocol's examples and tokenizer:
+    their data config differs in the direction only (the cache folder is the forward one's)."""
+    forward = load_config(CONFIGS / "protocol-cpu-transformer.yaml").data
+    data = load_config(CONFIGS / scorer).data
+    assert data.direction != "forward" and data.stored_view() == forward
+
+
+def test_the_evaluator_is_split_and_seeded_otherwise() -> None:
+    forward = load_config(CONFIGS / "protocol-cpu-transformer.yaml")
+    evaluator = load_config(CONFIGS / "protocol-cpu-evaluator.yaml")
+    assert evaluator.data.direction == "backward"
+    assert evaluator.data.split_seed != forward.data.split_seed
+    assert evaluator.train.seed != forward.train.seed
+
+
+def test_a_backward_model_needs_positions_for_the_longest_prompt() -> None:
+    with pytest.raises(ConfigError, match=r"data.max_src_len: needs 61 positions"):
+        load_config(
+            CONFIGS / "tiny-transformer.yaml",
+            ["data.direction=backward", "data.max_src_len=60", "data.max_tgt_len=20",
+             "model.max_len=60", "decode.max_len=20"],
+        )

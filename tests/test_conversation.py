@@ -3,6 +3,7 @@ context, bad input and the error cases, driven as a subprocess like a user's scr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from seq2seq import conversation
 from seq2seq.config import DecodeConfig
 from seq2seq.errors import ConfigError, UserError
+from seq2seq.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = ROOT / "chat.py"
@@ -305,6 +307,66 @@ def test_set_accepts_fields_shorthands_and_rejects_bad_values():
         with pytest.raises(ConfigError):
             conversation.parse_settings(decode, bad)
     assert conversation.override_decode(decode, ["decode.beam=3"]).beam_size == 3
+
+
+def test_set_accepts_the_mmi_settings_and_rejects_bad_values():
+    decode = DecodeConfig()
+    bidi = conversation.parse_settings(decode, ["beam=5", "mmi=bidi", "mmi_lambda=0.3",
+                                                "mmi_length_bonus=0.5"])
+    assert (bidi.mmi, bidi.mmi_lambda, bidi.mmi_length_bonus) == ("bidi", 0.3, 0.5)
+    anti = conversation.parse_settings(decode, ["mmi=antilm", "mmi_gamma=3",
+                                                "mmi_lm=empty_source"])
+    assert (anti.mmi, anti.mmi_gamma, anti.mmi_lm) == ("antilm", 3, "empty_source")
+    ranked = conversation.parse_settings(decode, ["sample", "num_samples=8", "mmi=bidi"])
+    assert (ranked.num_samples, ranked.reranks()) == (8, True)
+    for bad, message in (
+        (["mmi=loud"], "decode.mmi: 'loud' is not one of none, antilm, bidi"),
+        (["mmi_lambda=-1"], "decode.mmi_lambda: must be >= 0"),
+        (["mmi_gamma=0"], "decode.mmi_gamma: must be >= 1"),
+        (["mmi_lm=bigram"], "decode.mmi_lm: 'bigram' is not one of reply_lm, empty_source"),
+        (["num_samples=0"], "decode.num_samples: must be >= 1"),
+        (["sample", "mmi=antilm"], "antilm works at every step of greedy or beam search"),
+        (["mmi=bidi"], "bidi reranks several replies: use strategy beam, or sample with"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            conversation.parse_settings(decode, bad)
+
+
+def test_mmi_models_are_loaded_and_a_foreign_tokenizer_refused(runs, monkeypatch):
+    (bot,) = conversation.load_bots([str(runs["gru"])], "cpu", [],
+                                    extras={"backward": str(runs["transformer"])})
+    assert bot.scorers.backward is not None and bot.scorers.reply_lm is None
+    said: list[str] = []
+    assert conversation.run_command("/set beam=3 mmi=bidi mmi_lambda=0.5", [bot], said.append)
+    assert "mmi=bidi mmi_lambda=0.5" in said[-1]
+    conversation.answer(bot, "hello", said.append)
+    assert not any("note" in line for line in said)
+    foreign = Tokenizer.train([f"line {i} of other text" for i in range(200)], 100, "unigram",
+                              "nfkc")
+    load = conversation.load_trained
+
+    def other_tokenizer(path, device):
+        trained = load(path, device=device)
+        if Path(path) == runs["transformer"]:
+            return dataclasses.replace(trained, tokenizer=foreign)
+        return trained
+
+    monkeypatch.setattr(conversation, "load_trained", other_tokenizer)
+    with pytest.raises(UserError, match=f"^--reply-lm {runs['transformer']}/best.pt: its "
+                       "tokenizer differs from the forward model's"):
+        conversation.load_bots([str(runs["gru"])], "cpu", [],
+                               extras={"reply_lm": str(runs["transformer"])})
+
+
+def test_mmi_without_its_model_notes_it_and_decodes_without(bots):
+    bot, notes = bots["gru"], []
+    bot.decode = conversation.parse_settings(bot.decode, ["beam=3"])
+    plain = conversation.answer(bot, "hello", notes.append)
+    bot.turns = []
+    bot.decode = conversation.parse_settings(bot.decode, ["mmi=bidi"])
+    assert conversation.answer(bot, "hello", notes.append) == plain
+    assert notes == [f"[{bot.label}] note: mmi=bidi needs a model given with --backward RUN; "
+                     "decoding without MMI"]
 
 
 def test_set_reads_scientific_notation():

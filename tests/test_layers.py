@@ -23,6 +23,7 @@ LAYERS = (
     ("decoding", "data", "runs", "teacher_forcing"),
     ("relevance",),
     ("checkpoint",),
+    ("mmi",),
     ("training", "comparison", "conversation"),
     ("web", "pretrained"),
 )

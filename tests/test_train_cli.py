@@ -146,6 +146,23 @@ def test_the_protocol_configs_train_their_first_steps(tmp_path, env, arch) -> No
     assert load_checkpoint(run_dir / "last.pt")["config"]["train"]["patience"] == 0
 
 
+@pytest.mark.parametrize("name", ["backward", "reply-lm"])
+def test_the_mmi_scorer_configs_train_their_first_steps(tmp_path, env, name) -> None:
+    # docs/mmi.md's commands for the backward model and the reply LM, on the fixture corpus.
+    run_dir = tmp_path / "run"
+    args = [
+        "--config", str(REPO / "configs" / f"protocol-cpu-{name}.yaml"),
+        "--corpus", str(REPO / "tests" / "fixtures" / "exchanges.tsv"),
+        "--set", "data.vocab_size=150", "--set", "train.eval_interval=2", "--max-steps", "2",
+        "--threads", "1", "--device", "cpu", "--run-dir", str(run_dir),
+    ]
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), *args], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    payload = load_checkpoint(run_dir / "best.pt")
+    assert payload["config"]["data"]["direction"] == name.replace("-", "_")
+
+
 def test_two_processes_update_as_one_process_on_both_batches(tmp_path, env, exchanges_corpus):
     """Two CPU processes (gloo, started as torchrun would: RANK, WORLD_SIZE, MASTER_ADDR): rank
     r takes batch r of each pair, and their averaged gradient must be the per-token mean over

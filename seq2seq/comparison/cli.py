@@ -14,6 +14,7 @@ from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
 from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
+from seq2seq.mmi import FLAGS, ROLES
 from seq2seq.paths import check_writable_folder
 from seq2seq.relevance import CANDIDATES
 from seq2seq.runs import new_run_dir
@@ -67,6 +68,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed-passes", type=int, default=3,
                         help="timed greedy passes per run (the runs take turns); replies/s is "
                         "their median, the report gives the spread")
+    mmi = parser.add_argument_group("decoding settings and MMI (docs/mmi.md)")
+    mmi.add_argument("--decode", dest="decodes", action="append", default=[],
+                     metavar="NAME=SETTINGS",
+                     help="compare each run under this decoding instead of greedy; repeat for "
+                     "several, e.g. --decode greedy=greedy --decode beam5=beam=5 --decode "
+                     "antilm=mmi=antilm,mmi_lambda=0.3 (the chat's /set settings, by commas)")
+    for role, flag in FLAGS.items():
+        mmi.add_argument(flag, dest=role, metavar="RUN",
+                         help=f"{ROLES[role]} (a run with the runs' tokenizer)")
+    mmi.add_argument("--evaluator", metavar="RUN",
+                     help="a backward model trained on other data that judges every decoding's "
+                     "replies by prompt retrieval@1/20 (never used for decoding)")
     parser.add_argument("--threads", type=int,
                         help="CPU threads for torch (default: one per core); the report says "
                         "how many were used. On a busy machine 1 gives steadier speed figures")
@@ -84,6 +97,8 @@ def options_from(args: argparse.Namespace) -> Options:
     if args.speed_passes < 1:
         raise UserError("--speed-passes must be >= 1")
     return Options(
+        decodes=args.decodes, evaluator=args.evaluator,
+        extras={role: getattr(args, role) for role in FLAGS if getattr(args, role) is not None},
         runs=args.runs, corpus=args.corpus, split=args.split, limit=args.limit,
         prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
@@ -111,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
     check_writable_folder(out_dir, f"--out {out_dir}", "choose another --out")
     if args.sweep:
+        if options.decodes or options.extras or options.evaluator:
+            raise UserError("--sweep scores snapshots with greedy decoding: --decode, "
+                            "--backward, --reply-lm and --evaluator belong to a comparison")
         runs, groups = sweep(options)
         png = write_sweep(runs, out_dir, f"{options.split} split" if not options.limit
                           else f"{options.split} split, first {options.limit}", groups)

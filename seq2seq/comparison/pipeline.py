@@ -1,9 +1,10 @@
 """A comparison from start to finish: load runs, pick the shared examples, score, report.
 
     runs -> one tokenizer check -> examples (a split of the runs' data, an external corpus, or
-    the user's prompts) -> distractors (drawn once) -> per run: teacher-forced NLL, greedy
-    replies, reply statistics, relevance (hits@k, MRR, context gap) -> paired bootstrap of
-    perplexity differences, reference rows -> report.md, report.json, distractors.jsonl,
+    the user's prompts) -> distractors (drawn once) -> per run (and --decode setting):
+    teacher-forced NLL, replies (greedy unless --decode says otherwise), reply statistics,
+    relevance (hits@k, MRR, context gap), the --evaluator's prompt retrieval -> paired bootstrap
+    of perplexity differences, reference rows -> report.md, report.json, distractors.jsonl,
     TensorBoard, PNGs
 """
 
@@ -22,6 +23,7 @@ from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
+from seq2seq.comparison.decodings import describe, parse_decodes
 from seq2seq.comparison.groups import (
     Group,
     GroupDifference,
@@ -34,6 +36,7 @@ from seq2seq.comparison.groups import (
 from seq2seq.comparison.references import reference_rows, reply_stats
 from seq2seq.comparison.relevance import relevance, write_distractors
 from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
+from seq2seq.comparison.retrieval import prompt_retrieval
 from seq2seq.comparison.scoring import (
     TeacherForced,
     eval_batches,
@@ -46,6 +49,7 @@ from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
 from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
+from seq2seq.mmi import FLAGS, Scorers, check_tokenizers, missing_model
 from seq2seq.paths import what_it_is
 from seq2seq.relevance import (
     CANDIDATES,
@@ -79,6 +83,9 @@ class Options:
     attention_heads: bool = False
     speed_passes: int = 3  # timed greedy passes per run, alternating runs; the median counts
     candidates: int = CANDIDATES  # hits@1/N: the gold reply and N-1 distractors; 0: not ranked
+    decodes: list[str] = field(default_factory=list)  # --decode NAME=SETTINGS (decodings.py)
+    extras: dict[str, str] = field(default_factory=dict)  # MMI's models: backward, reply_lm
+    evaluator: str | None = None  # a backward run judging prompt retrieval (retrieval.py)
     # --group NAME=RUN1,RUN2,...: (name, run paths) entries of several seeds, after `runs`
     groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
@@ -262,15 +269,50 @@ def examples_distractors(examples: Examples, options: Options) -> tuple[Distract
                          f"random and generic, in {DISTRACTORS_FILE}")
 
 
+def decoded_runs(
+    options: Options, trained: list[Trained], labels: list[str], scorers: Scorers
+) -> list[tuple[Trained, str, Decoding]]:
+    """(run, label, decoding) of everything compared: each run with the comparison's greedy, or
+    with each --decode setting (labelled RUN+NAME).
+
+    Raises:
+        UserError: a --decode that is malformed, or that needs an MMI model not given.
+    """
+    base = comparison_decoding(options, trained[0])
+    if not options.decodes:
+        return [(run, label, base) for run, label in zip(trained, labels, strict=True)]
+    settings = parse_decodes(options.decodes, base)
+    for name, decoding in settings:
+        flag = missing_model(decoding.config, scorers)
+        if flag is not None:
+            raise UserError(f"--decode {name}: mmi={decoding.config.mmi} needs a model: pass it "
+                            f"with {flag} RUN")
+    return [(run, f"{label}+{name}", decoding)
+            for run, label in zip(trained, labels, strict=True) for name, decoding in settings]
+
+
+def load_scorers(options: Options, trained: list[Trained]) -> Scorers:
+    """MMI's extra models (--backward, --reply-lm), refused unless every run's tokenizer is
+    theirs."""
+    extra = {role: load_trained(path, options.device) for role, path in options.extras.items()}
+    for run in trained:
+        check_tokenizers(run, extra)
+    return Scorers(**{role: model.model for role, model in extra.items()})
+
+
 def evaluate_run(
     run: Trained, label: str, examples: Examples, options: Options, decoding: Decoding,
-    distractors: Distractors | None = None,
+    distractors: Distractors | None = None, scorers: Scorers | None = None,
 ) -> tuple[RunResult, list[str], TeacherForced | None]:
-    """Every number of one run on the shared examples, its greedy replies (text) and its
-    per-example scores (None with --prompts); relevance figures when `distractors` is given."""
+    """Every number of one run on the shared examples, its replies (text) and its per-example
+    scores (None with --prompts); relevance figures when `distractors` is given. Sampling draws
+    from torch's generator seeded with --seed, so a comparison repeats."""
     tokenizer = run.tokenizer
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
-    replies = timed_replies(run.model, tokenizer, examples.src, batches, decoding, label)
+    torch.manual_seed(options.seed)
+    replies = timed_replies(
+        run.model, tokenizer, examples.src, batches, decoding, label, scorers
+    )
     texts = [tokenizer.decode(ids) for ids in replies.tokens]
     counts = diversity.reply_counts(texts)
     (distinct_1, unigrams), (distinct_2, bigrams) = (
@@ -310,21 +352,31 @@ def evaluate_run(
 
 
 def time_more_passes(
-    trained: list[Trained], results: list[RunResult], examples: Examples, options: Options,
-    decoding: Decoding,
+    entries: list[tuple[Trained, str, Decoding]], results: list[RunResult], examples: Examples,
+    options: Options, scorers: Scorers,
 ) -> None:
-    """Time `options.speed_passes - 1` more greedy passes, the runs taking turns (so a burst
-    of other work on the machine does not fall on one run only); replies/s becomes the median
-    of every pass. One pass can be far off on a shared machine."""
+    """Time `options.speed_passes - 1` more passes of each run and decoding, taking turns (so
+    a burst of other work on the machine does not fall on one only); replies/s becomes the
+    median of every pass. One pass can be far off on a shared machine."""
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
     for _ in range(options.speed_passes - 1):
-        for run, result in zip(trained, results, strict=True):
+        for (run, _, decoding), result in zip(entries, results, strict=True):
             replies = timed_replies(
-                run.model, run.tokenizer, examples.src, batches, decoding, result.label
+                run.model, run.tokenizer, examples.src, batches, decoding, result.label, scorers
             )
             result.speed_passes.append(replies.per_second)
     for result in results:
         result.replies_per_second = statistics.median(result.speed_passes)
+
+
+def judge_retrieval(
+    options: Options, results: list[RunResult], examples: Examples, replies: list[list[str]]
+) -> None:
+    """Each result's prompt retrieval@1/20 by the --evaluator (seq2seq/comparison/retrieval.py)."""
+    evaluator = load_trained(options.evaluator, options.device)
+    for result, texts in zip(results, replies, strict=True):
+        retrieval = prompt_retrieval(evaluator, examples.prompts, texts, options.seed)
+        result.prompt_retrieval, result.n_retrieval = retrieval.hits, retrieval.n
 
 
 def pick_samples(count: int, total: int, seed: int) -> list[int]:
@@ -396,47 +448,60 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         The comparison and each run's attention heat-maps (already saved as PNGs under
         out_dir/attention), by run label.
     """
-    if len(options.runs) + len(options.groups) < 2:
+    if len(options.runs) + len(options.groups) < 2 and len(options.decodes) < 2:
         raise UserError("compare needs at least two runs (run folders or .pt checkpoints) or "
-                        "--group entries")
+                        "--group entries, or one run and two --decode settings")
+    if options.groups and options.decodes:
+        raise UserError("--group and --decode do not combine: compare seed groups under one "
+                        "decoding, or one run under several")
     trained, labels, groups = load_entries(options)
     check_same_tokenizer(trained, labels)
+    scorers = load_scorers(options, trained)
+    entries = decoded_runs(options, trained, labels, scorers)
     examples = load_examples(options, trained, labels)
-    decoding = comparison_decoding(options, trained[0])
     distractors, ranked = examples_distractors(examples, options)
     if distractors is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_distractors(out_dir / DISTRACTORS_FILE, examples.prompts, examples.references,
                           examples.references, distractors)
-    evaluated = [evaluate_run(run, label, examples, options, decoding, distractors)
-                 for run, label in zip(trained, labels, strict=True)]
+    evaluated = [evaluate_run(run, label, examples, options, decoding, distractors, scorers)
+                 for run, label, decoding in entries]
     results, replies, scores = (list(column) for column in zip(*evaluated, strict=True))
-    time_more_passes(trained, results, examples, options, decoding)
+    time_more_passes(entries, results, examples, options, scorers)
+    if options.evaluator is not None:
+        judge_retrieval(options, results, examples, replies)
+    labels = [label for _, label, _ in entries]
     differences = []
     if examples.tgt is not None:
         differences = perplexity_differences(labels, scores, options.seed)
     # Every prompt of a --prompts file is shown; a data split is sampled.
     count = len(examples.src) if examples.tgt is None else options.samples
     shown = pick_samples(count, len(examples.src), options.seed)
+    # MMI and reranked replies have no attention of their own to draw: plain decodings only
     images = {
         label: attention_images(
             run.model, run.tokenizer, examples.src, shown[: options.attention], decoding=decoding,
             label=label, out_dir=out_dir / "attention", per_head=options.attention_heads,
-        )
-        for run, label in zip(trained, labels, strict=True)
+        ) if decoding.config.mmi == "none" and not decoding.config.reranks() else []
+        for run, label, decoding in entries
     }
+    first = entries[0][2].config
     setup = {
-        "runs": ", ".join(f"{label} ({run.path})"
-                          for run, label in zip(trained, labels, strict=True)),
+        "runs": ", ".join(f"{label} ({run.path})" for run, label, _ in entries),
         "examples": f"{len(examples.src)} ({examples.description})",
-        "decoding": f"{decoding.config.strategy}, at most {decoding.config.max_len} tokens, "
-        f"batches of {options.batch_size}",
+        "decoding": "; ".join(f"{label}: {describe(decoding.config)}"
+                              for _, label, decoding in entries) if options.decodes
+        else f"{first.strategy}, at most {first.max_len} tokens, batches of {options.batch_size}",
         "device": options.device,
         "threads": torch.get_num_threads(),
-        "speed": f"replies/s is the median of {options.speed_passes} timed "
-        f"{decoding.config.strategy} passes per "
-        "run, the runs taking turns",
+        "speed": f"replies/s is the median of {options.speed_passes} timed passes per run "
+        "and decoding, taking turns",
         "seed": options.seed,
+        **({"extra models": ", ".join(f"{FLAGS[role]} {path}"
+                                      for role, path in options.extras.items())}
+           if options.extras else {}),
+        **({"evaluator": f"{options.evaluator}: prompt retrieval@1/{CANDIDATES}, PMI"}
+           if options.evaluator else {}),
     }
     setup["candidates"] = ranked
     rows = [reply_stats(label, texts) for label, texts in zip(labels, replies, strict=True)]

@@ -26,6 +26,7 @@ class Metric:
     n_key: str  # the `RunResult` count this number rests on
     teacher_forced: bool  # needs references (absent with --prompts)
     count_key: str | None = None  # a per-run count shown beside each value, e.g. n-grams
+    optional: bool = False  # a row only when some run has a value (an option computed it)
 
 
 METRICS: tuple[Metric, ...] = (
@@ -41,7 +42,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("top1_share", "most frequent reply share", 4, "n_replies", False),
     Metric("top10_share", "top-10 replies share", 4, "n_replies", False),
     Metric("unique_share", "distinct replies share", 4, "n_replies", False),
-    Metric("replies_per_second", "replies/s (batched greedy, median)", 1, "n_replies", False),
+    Metric("prompt_retrieval", "prompt retrieval@1/20 (--evaluator, PMI)", 4, "n_retrieval",
+           False, optional=True),
+    Metric("replies_per_second", "replies/s (batched, median)", 1, "n_replies", False),
 )
 
 
@@ -96,6 +99,8 @@ class RunResult:
     bleu_detail: str | None = None
     distinct_2_per_word: float = 0.0
     relevance: Relevance | None = None
+    prompt_retrieval: float | None = None  # --evaluator: its own prompt first among 20
+    n_retrieval: int | None = None  # the replies it counted (whole blocks of 20)
 
 
 @dataclass
@@ -140,7 +145,11 @@ class Comparison:
 
     def metrics(self) -> tuple[Metric, ...]:
         """The table's rows: all of them, or the reply-level ones without references."""
-        return tuple(m for m in METRICS if self.teacher_forced or not m.teacher_forced)
+        return tuple(
+            m for m in METRICS
+            if (self.teacher_forced or not m.teacher_forced)
+            and (not m.optional or any(getattr(run, m.key) is not None for run in self.runs))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for report.json."""

@@ -18,8 +18,9 @@ import torch
 from tqdm import tqdm
 
 from seq2seq.batching import collate, make_batches
-from seq2seq.decoding import Decoding, generate
+from seq2seq.decoding import Decoding
 from seq2seq.device import synchronize
+from seq2seq.mmi import Scorers, generate
 from seq2seq.models import Seq2SeqModel
 from seq2seq.teacher_forcing import example_sums
 from seq2seq.tokenizer import Tokenizer
@@ -110,14 +111,16 @@ def timed_replies(
     batches: list[np.ndarray],
     decoding: Decoding,
     desc: str = "",
+    scorers: Scorers | None = None,
 ) -> Replies:
-    """Batched decoding of every source with `decoding` (the comparison's is plain greedy),
-    timed with `time.perf_counter`.
+    """Batched decoding of every source with `decoding` (the comparison's is plain greedy
+    unless --decode says otherwise), timed with `time.perf_counter`.
 
     Args:
         src: N context id arrays.
         batches: index arrays covering every example once.
         decoding: the settings; `decoding.config.max_len` new tokens at most (eos included).
+        scorers: the extra models of MMI decoding (seq2seq/mmi.py), timed with the rest.
     """
     device = model.device
     replies: list[list[int]] = [[] for _ in src]
@@ -125,14 +128,15 @@ def timed_replies(
     one_step = dataclasses.replace(
         decoding, config=dataclasses.replace(decoding.config, max_len=1)
     )
-    generate(model, *source_batch([src[batches[0][0]]], tokenizer, device), one_step)
+    generate(model, *source_batch([src[batches[0][0]]], tokenizer, device), one_step,
+             scorers=scorers)
     seconds = 0.0
     for index in tqdm(batches, desc=f"{decoding.config.strategy} {desc}", disable=None,
                       leave=False):
         sources, mask = source_batch([src[i] for i in index], tokenizer, device)
         synchronize(device)
         start = time.perf_counter()
-        result = generate(model, sources, mask, decoding)
+        result = generate(model, sources, mask, decoding, scorers=scorers)
         synchronize(device)
         seconds += time.perf_counter() - start
         for i, ids in zip(index, result.tokens, strict=True):

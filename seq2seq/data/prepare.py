@@ -26,6 +26,7 @@ from seq2seq.data.cache import ENV_VAR as CACHE_ENV_VAR
 from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
 from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
 from seq2seq.data.dialogues import Dialogues, count_summary
+from seq2seq.data.direction import orient
 from seq2seq.data.entropy import FilterResult, filter_examples
 from seq2seq.data.examples import (
     Encoded,
@@ -199,12 +200,26 @@ def prepare_data(
 ) -> PreparedData:
     """Tokenizer and encoded train/valid/test splits for a corpus, from the cache when possible.
 
+    The cache holds the forward splits; `data.direction` is applied to what it gives.
+
     Args:
         data_config: the `data` section of the config.
         corpus: a path as `resolve_corpus` returns (or any path it accepts).
         cache_dir: where prepared data is kept; default $SEQ2SEQ_CACHE or ./.cache/seq2seq.
         progress: show a progress bar while building.
     """
+    prepared = prepare_forward(data_config.stored_view(), corpus, cache_dir, progress)
+    prepared.splits = {
+        name: orient(split, data_config.direction, prepared.tokenizer)
+        for name, split in prepared.splits.items()
+    }
+    return prepared
+
+
+def prepare_forward(
+    data_config: DataConfig, corpus: str | Path, cache_dir: str | Path | None, progress: bool
+) -> PreparedData:
+    """`prepare_data` for a forward config: read from the cache, or built and cached."""
     corpus = locate_corpus(corpus)
     key = cache_key(corpus_files(corpus), data_config)
     folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / key[:24]
@@ -230,7 +245,9 @@ def prepare_data(
 def encode_corpus(corpus: str | Path, data_config: DataConfig, tokenizer: Tokenizer) -> Split:
     """Every example of a corpus (no split), normalised and filtered as in training.
 
-    For evaluating a trained model on other data: the split is named "all".
+    For evaluating a trained model on other data: the split is named "all", read in
+    `data.direction`.
     """
     examples = build_examples(read_corpus(corpus), data_config.context_turns)
-    return encode_examples(examples, tokenizer, data_config, "all").split
+    split = encode_examples(examples, tokenizer, data_config, "all").split
+    return orient(split, data_config.direction, tokenizer)

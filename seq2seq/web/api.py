@@ -8,7 +8,7 @@ browser tabs cannot mix up conversations, and `reset` is the client forgetting i
 
     GET  /api/runs   -> {"runs": [{"label", "arch", "checkpoint", "parameters", "steps",
                                    "context_turns", "settings": {decode field: value}}],
-                         "strategies": [...], "limits": {...}}
+                         "strategies": [...], "choices": {text field: [...]}, "limits": {...}}
     POST /api/reply  {"message": "hi", "turns": [[...], ...], "settings": {"strategy": "beam"}}
                      -> {"replies": [{"label", "reply", "seconds", "turns", "notes"}]}
 
@@ -25,13 +25,15 @@ from typing import Any
 
 import torch
 
-from seq2seq.config import STRATEGIES, DecodeConfig
-from seq2seq.conversation import Bot, answer_safely, make_decode
+from seq2seq.config import MMI_LMS, MMI_METHODS, STRATEGIES, DecodeConfig, make_decode
+from seq2seq.conversation import Bot, answer_safely
 from seq2seq.errors import ConfigError
 
 MAX_MESSAGE_CHARS = 1000
 # A page may be open to others (--host): these bound the work one request can ask for.
-SETTING_LIMITS = {"max_len": 256, "beam_size": 16}
+SETTING_LIMITS = {"max_len": 256, "beam_size": 16, "num_samples": 32}
+# The settings that are words, not numbers: the page offers their values in a list.
+CHOICES = {"strategy": STRATEGIES, "mmi": MMI_METHODS, "mmi_lm": MMI_LMS}
 REQUEST_FIELDS = ("message", "turns", "settings")
 
 
@@ -57,6 +59,7 @@ class WebChat:
         return {
             "runs": [describe_run(bot) for bot in self.bots],
             "strategies": list(STRATEGIES),
+            "choices": {key: list(values) for key, values in CHOICES.items()},
             "limits": {"message_chars": MAX_MESSAGE_CHARS, **SETTING_LIMITS},
         }
 

@@ -197,9 +197,10 @@ def main(
     host: str = "127.0.0.1",
     port: int = 8000,
     labels: list[str] | None = None,
+    extras: dict[str, str] | None = None,
 ) -> int:
     """Load the runs and serve the page until Ctrl-C (the body of `chat.py --web`)."""
-    bots = load_bots(sources, device, overrides or [], labels)
+    bots = load_bots(sources, device, overrides or [], labels, extras)
     server = make_server(WebChat(bots), host, port)
     print(banner(bots, chosen=bool(sources)), file=sys.stderr)
     warning = exposure_warning(host)

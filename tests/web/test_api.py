@@ -31,6 +31,9 @@ def test_runs_lists_each_run_with_its_architecture_and_settings(pair_url, pair):
     assert gru["settings"]["strategy"] == "greedy"  # the default
     assert gru["settings"]["min_len"] == 3  # --set decode.min_len=3 reached the page
     assert body["strategies"] == ["greedy", "beam", "sample"]
+    assert body["choices"]["mmi"] == ["none", "antilm", "bidi"]
+    assert body["choices"]["mmi_lm"] == ["reply_lm", "empty_source"]
+    assert gru["settings"]["mmi"] == "none" and gru["settings"]["num_samples"] == 1
     assert body["limits"]["message_chars"] == 1000
 
 
@@ -75,6 +78,24 @@ def test_settings_apply_to_every_run_for_that_request_only(pair_url, pair):
     for run, with_beam, without in zip(pair, beam["replies"], greedy["replies"], strict=True):
         assert with_beam["reply"] == expected_replies(run, ["hi"], ("decode.beam=2",))[0]
         assert without["reply"] == expected_replies(run, ["hi"])[0]
+
+
+def test_mmi_settings_apply_as_in_the_terminal_chat(pair_url, pair):
+    settings = {"mmi": "antilm", "mmi_lm": "empty_source", "mmi_lambda": 0.5, "mmi_gamma": 3}
+    _, body, _ = call(pair_url, "POST", "/api/reply", {"message": "hi", "settings": settings})
+    chat = tuple(f"decode.{key}={value}" for key, value in settings.items())
+    for run, reply in zip(pair, body["replies"], strict=True):
+        assert reply["reply"] == expected_replies(run, ["hi"], chat)[0]
+        assert reply["notes"] == []
+
+
+def test_mmi_without_its_model_answers_with_a_note(pair_url):
+    settings = {"strategy": "beam", "mmi": "bidi"}
+    status, body, _ = call(pair_url, "POST", "/api/reply", {"message": "hi", "settings": settings})
+    assert status == 200
+    for reply in body["replies"]:
+        assert reply["notes"] == [f"[{reply['label']}] note: mmi=bidi needs a model given with "
+                                  "--backward RUN; decoding without MMI"]
 
 
 def test_a_run_that_fails_answers_empty_with_a_note_and_the_others_still_reply(pair_url):
@@ -137,6 +158,12 @@ def test_concurrent_requests_get_their_own_replies_one_model_call_at_a_time(
     ({"message": "hi", "settings": {"strategy": "fast"}}, "decode.strategy"),
     ({"message": "hi", "settings": {"max_len": 100_000}}, "max_len is at most 256"),
     ({"message": "hi", "settings": {"beam_size": 99}}, "beam_size is at most 16"),
+    ({"message": "hi", "settings": {"mmi": "loud"}}, "decode.mmi: 'loud' is not one of"),
+    ({"message": "hi", "settings": {"mmi_lambda": -1}}, "decode.mmi_lambda: must be >= 0"),
+    ({"message": "hi", "settings": {"mmi": "antilm", "strategy": "sample"}},
+     "decode.mmi: antilm works at every step of greedy or beam search"),
+    ({"message": "hi", "settings": {"strategy": "sample", "num_samples": 99}},
+     "num_samples is at most 32"),
     ({"message": "hi", "turns": [["hello", "hi"]]}, "list of 2 list(s) of strings"),
     ({"message": "hi", "turns": [[1], []]}, "list of 2 list(s) of strings"),
     ({"message": "hi", "turns": "hello"}, "list of 2 list(s) of strings"),

@@ -49,17 +49,17 @@ function showRuns(runs) {
   }
 }
 
-function buildSettings(runs, strategies) {
+function buildSettings(runs, choices) {
   const fields = $("fields");
   for (const key of Object.keys(runs[0].settings)) {
     const values = new Set(runs.map((run) => String(run.settings[key])));
     const shared = values.size === 1 ? [...values][0] : "";
     const label = element("label", "", key);
     let input;
-    if (key === "strategy") {
+    if (key in choices) {
       input = element("select");
       if (!shared) input.append(element("option", "", ""));
-      for (const name of strategies) input.append(element("option", "", name));
+      for (const name of choices[key]) input.append(element("option", "", name));
     } else {
       input = element("input");
       input.type = "number";
@@ -77,7 +77,7 @@ function currentSettings() {
   const settings = {};
   for (const input of $("fields").querySelectorAll("input, select")) {
     if (input.value === "") continue;
-    settings[input.name] = input.name === "strategy" ? input.value : Number(input.value);
+    settings[input.name] = input.tagName === "SELECT" ? input.value : Number(input.value);
   }
   return settings;
 }
@@ -157,7 +157,7 @@ async function start() {
     state.runs = data.runs;
     state.turns = data.runs.map(() => []);
     showRuns(data.runs);
-    buildSettings(data.runs, data.strategies);
+    buildSettings(data.runs, data.choices);
     $("message").maxLength = data.limits.message_chars;
   } catch (error) {
     showError(`cannot reach the chat server: ${error.message}`);
