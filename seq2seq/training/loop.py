@@ -11,10 +11,10 @@
         save last.pt, best.pt (lowest loss), selected.pt (train.select) and step-<N>.pt
         snapshots (train.keep_checkpoints); early stopping on the selection rule
 
-Teacher forcing: each model feeds the gold token with probability `ratio` at every position
+Teacher forcing: each model reads the gold token with probability `ratio` at every position
 after bos, else its own prediction (`train.teacher_forcing_feed`: argmax or a sample), the ratio
 decayed linearly as `train.teacher_forcing*` say: the GRU step by step, the Transformer by
-scheduled sampling's two decoder passes. Ratio 1.0 is plain teacher forcing, in one pass.
+scheduled sampling's two decoder passes (feeding.py). Ratio 1.0 is plain teacher forcing.
 
 A run stops at train.max_steps (when > 0, whatever train.epochs says), else after train.epochs
 epochs, or after train.patience validations that did not change the selected checkpoint (a
@@ -54,6 +54,7 @@ from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError, WriteError
 from seq2seq.models import build_model
+from seq2seq.models.speed import speed_up
 from seq2seq.paths import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
@@ -71,6 +72,7 @@ from seq2seq.training.estimate import (
     run_seconds,
 )
 from seq2seq.training.face import build_frequency_weights
+from seq2seq.training.feeding import Feeding
 from seq2seq.training.log import IntervalSums, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
@@ -212,7 +214,9 @@ class Trainer:
         """The model, optimizer and schedule, seeded; resumed where the checkpoint left off."""
         train, world = self.config.train, self.world
         seed_everything(train.seed)
-        self.raw_model = build_model(self.config.model, self.tokenizer).to(self.device)
+        self.raw_model = speed_up(
+            build_model(self.config.model, self.tokenizer).to(self.device), self.device
+        )
         self.optimizer = build_optimizer(self.raw_model, train)
         self.scheduler = build_scheduler(self.optimizer, train)
         self.step = self.epoch = self.position = 0  # position: batches done in this epoch
@@ -228,7 +232,7 @@ class Trainer:
             # Different dropout on every process. A checkpoint holds rank 0's random state, which
             # restore() gave every process, so a resumed run derives fresh seeds from its step.
             torch.manual_seed(train.seed + world.rank + world.world_size * self.step)
-        self.model = self.raw_model
+        self.model = Feeding(self.raw_model, train.teacher_forcing_feed)
         if train.compile:
             self.model = torch.compile(self.model)
         self.eval_model = self.model  # validation runs on one process, without DDP
