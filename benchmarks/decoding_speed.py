@@ -14,7 +14,8 @@ untrained model's choices do not matter).
   those of the returned reply.
 - few-row products (CPU only): the matrix products of one beam step (5 rows: every decoder
   projection but the once-per-source cross-attention keys/values, and the output projection)
-  through the models' `seq2seq.models.linear.Linear`, against `F.linear` on the same weights.
+  through the sped-up models' `seq2seq.models.linear.FewRowLinear`, against `F.linear` on the
+  same weights.
 
 Both greedy variants must produce the same tokens; the figure's details say whether they did.
 """
@@ -34,7 +35,8 @@ from seq2seq.config import DecodeConfig
 from seq2seq.decoding import Decoding, generate
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
-from seq2seq.models.linear import LARGE_WEIGHT, Linear
+from seq2seq.models.linear import LARGE_WEIGHT, FewRowLinear
+from seq2seq.models.speed import speed_up
 
 WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every code path once
 BATCH_SIZES = (1, 64)
@@ -84,7 +86,7 @@ def run(settings: Settings) -> list[Figure]:
     config = settings.transformer_config()
     vocab = examples(settings).vocab
     torch.manual_seed(settings.seed)
-    model = build_model(config.model, vocab).to(settings.device).eval()
+    model = speed_up(build_model(config.model, vocab).to(settings.device), settings.device).eval()
     figures = []
     for precision in settings.precisions:
         for batch_size in BATCH_SIZES:
@@ -97,10 +99,11 @@ def run(settings: Settings) -> list[Figure]:
 
 def few_row_products(model: Seq2SeqModel, settings: Settings) -> Figure:
     """The products of `STEPS_PER_CALL` beam steps (`BEAM_SIZE` rows each) through the models'
-    `Linear` (arranged as W x^T for few rows) against `F.linear` (x W^T) on the same weights."""
+    `FewRowLinear` (arranged as W x^T for few rows) against `F.linear` (x W^T) on the same
+    weights."""
     layers = [
         module for name, module in model.named_modules()
-        if isinstance(module, Linear) and not name.startswith("encoder")
+        if isinstance(module, FewRowLinear) and not name.startswith("encoder")
         and not name.endswith("cross_attn.kv_proj")  # keys/values: once per source
     ]
     rows = [torch.randn(BEAM_SIZE, layer.in_features) for layer in layers]

@@ -36,8 +36,10 @@ from seq2seq.batching import Batch
 from seq2seq.config import Config, TrainConfig
 from seq2seq.device import Precision
 from seq2seq.models import Seq2SeqModel, build_model
-from seq2seq.models.dropout import Dropout
+from seq2seq.models.dropout import FastDropout
+from seq2seq.models.speed import speed_up
 from seq2seq.models.transformer import TransformerConfig, sinusoidal_positions
+from seq2seq.training.feeding import Feeding
 from seq2seq.training.optim import build_optimizer, build_scheduler
 from seq2seq.training.step import Objective, train_step
 
@@ -64,7 +66,9 @@ class ReferenceTransformer(nn.Module):
         self.scale = math.sqrt(c.d_model)
         self.embed = nn.Embedding(vocab_size, c.d_model, padding_idx=pad_id)
         self.register_buffer("pe", sinusoidal_positions(c.max_len, c.d_model), persistent=False)
-        self.dropout = Dropout(c.dropout)  # the shell's dropout is the handwritten model's
+        # the shell's dropout is the handwritten model's after speed_up (nn.Transformer's own
+        # layers keep theirs: the reference is torch's as it comes)
+        self.dropout = FastDropout(c.dropout)
         layer_args = dict(
             d_model=c.d_model, nhead=c.n_heads, dim_feedforward=c.d_ff, dropout=c.dropout,
             activation=c.activation, batch_first=True, norm_first=c.norm == "pre",
@@ -92,15 +96,8 @@ class ReferenceTransformer(nn.Module):
     def embed_positions(self, ids: Tensor) -> Tensor:
         return self.dropout(self.embed(ids) * self.scale + self.pe[: ids.size(1)])
 
-    def forward(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
-        feed: str = "argmax",
-    ) -> Tensor:
-        """src (B, S), src_mask (B, S) True on real tokens, tgt_in (B, T) -> (B, T, V).
-
-        Teacher forcing only: `train_step` passes the ratio, which must be 1 here."""
-        if teacher_forcing != 1.0:
-            raise ValueError("the nn.Transformer reference trains with teacher forcing only")
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """src (B, S), src_mask (B, S) True on real tokens, tgt_in (B, T) -> (B, T, V)."""
         padding = ~src_mask  # torch's boolean masks are True where attending is NOT allowed
         T = tgt_in.size(1)
         causal = torch.ones(T, T, dtype=torch.bool, device=src.device).triu(1)
@@ -118,15 +115,17 @@ def num_parameters(model: nn.Module) -> int:
 def make_step(
     model: nn.Module, train: TrainConfig, pad_id: int, settings: Settings, precision: str
 ) -> Callable[[Batch], None]:
-    """One optimisation step on a batch: the training loop's own `train_step`, with its loss,
-    AdamW, schedule, clipping and (for float16) gradient scaler."""
+    """One optimisation step on a batch: the training loop's own `train_step` (teacher-forced,
+    through the loop's `Feeding`), with its loss, AdamW, schedule, clipping and (for float16)
+    gradient scaler."""
     optimizer = build_optimizer(model, train)
     scheduler = build_scheduler(optimizer, train)
     amp = Precision(precision, settings.device)
     objective = Objective(train, pad_id)
+    fed = Feeding(model)
 
     def step(batch: Batch) -> None:
-        train_step(model, [batch], optimizer, scheduler, amp, objective)
+        train_step(fed, [batch], optimizer, scheduler, amp, objective)
 
     return step
 
@@ -157,7 +156,7 @@ def gpu_peak_tflops(settings: Settings) -> tuple[float | None, str]:
 def build(config: Config, settings: Settings) -> Seq2SeqModel:
     vocab = examples(settings).vocab
     torch.manual_seed(settings.seed)
-    return build_model(config.model, vocab).to(settings.device).train()
+    return speed_up(build_model(config.model, vocab).to(settings.device), settings.device).train()
 
 
 def run(settings: Settings) -> list[Figure]:

@@ -40,6 +40,7 @@ from seq2seq.config import Config, config_from_dict
 from seq2seq.errors import ConfigError, UserError, WriteError
 from seq2seq.leftovers import remove_leftovers
 from seq2seq.models import Seq2SeqModel, build_model
+from seq2seq.models.speed import speed_up
 from seq2seq.paths import what_it_is
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
@@ -274,7 +275,8 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
         `Trained` with the model in eval mode. On the CPU its weights are the checkpoint's own
         memory-mapped tensors (`build_model(..., weights=...)`: nothing initialised or copied),
         private to the process; checkpoints are replaced, never rewritten in place
-        (`save_checkpoint`), so the file it maps stays as it was loaded.
+        (`save_checkpoint`), so the file it maps stays as it was loaded. On a CPU it has its
+        fast paths (`seq2seq.models.speed.speed_up`).
     """
     path = checkpoint_path(path_or_run_dir)
     payload = load_checkpoint(path, mmap=True)
@@ -287,7 +289,7 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
         raise UserError(
             f"{path}: the weights do not fit the model its config describes ({first})"
         ) from None
-    model.to(device).eval()
+    model = speed_up(model.to(device), device).eval()
     return Trained(
         model, tokenizer, config, int(payload["step"]), path, path.parent,
         epoch=optional(payload, "epoch", int),

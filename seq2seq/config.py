@@ -131,6 +131,9 @@ class TrainConfig:
     loss: str = "cross_entropy"  # or "face", frequency-aware (seq2seq/training/face.py)
     face_weighting: str = "pre"  # FACE's pre-weight (per gold token) or post-weight
     face_strength: float = 1.0  # 1: the paper's weights; 0: plain cross-entropy
+    # Below 1, the model's own predictions replace gold tokens: the GRU's step by step (fed
+    # the prediction it just made), the Transformer's from a first decoder pass over the gold
+    # target (two passes); seq2seq/training/feeding.py
     teacher_forcing: float = 1.0  # probability of feeding the gold token at each step
     teacher_forcing_final: float = 1.0  # ratio reached by linear decay ...
     teacher_forcing_decay_steps: int = 0  # ... over this many steps (0: no decay)

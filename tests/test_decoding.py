@@ -61,7 +61,7 @@ class StubModel(Seq2SeqModel):
         self.reorders = 0
         self.steps = 0
 
-    def forward(self, src, src_mask, tgt_in, teacher_forcing=1.0):
+    def forward(self, src, src_mask, tgt_in):
         raise NotImplementedError
 
     def encode(self, src: Tensor, src_mask: Tensor) -> Memory:

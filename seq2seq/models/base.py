@@ -1,14 +1,14 @@
 """The interface every seq2seq architecture implements, so training, decoding, chat and
 comparison never look inside a model.
 
-    logits = model(src, src_mask, tgt_in)                 # teacher-forced training
-    logits = model(src, src_mask, tgt_in, teacher_forcing=0.75)   # some of its own predictions fed
+    logits = model(src, src_mask, tgt_in)                 # the paper's model: teacher-forced
     memory = model.encode(src, src_mask)                  # once per source
     logits, state = model.decode_step(tokens, memory, state)   # one target step, state=None first
     state = model.reorder_state(state, index)             # beam search reorders hypotheses
 
 State goes in and out explicitly (fairseq's `incremental_state`), never hidden on the module.
-Masks are boolean and True on real tokens; padding is on the right.
+Masks are boolean and True on real tokens; padding is on the right. Feeding a model its own
+predictions while training (scheduled sampling) is training's: seq2seq/training/feeding.py.
 """
 
 from __future__ import annotations
@@ -23,47 +23,20 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class Memory:
-    """What the encoder hands the decoder.
+    """What the encoder hands the decoder; an architecture may add batch-first fields that its
+    decoder reads at every step (and then its own `index_select`).
 
     Attributes:
         states: (B, S, D) encoder outputs.
         mask: (B, S) bool, True on real source tokens.
-        init: optional batch-first tensor (B, ...) the decoder starts from (the GRU's hidden).
-        derived: batch-first tensors (B, ...) that the decoder computes from the states once
-            per source and reads at every step (the Transformer's cross-attention keys and
-            values). Kept here rather than in a decoder state, they follow the source's rows:
-            beam search, which reorders hypotheses within their source, never copies them.
     """
 
     states: Tensor
     mask: Tensor
-    init: Tensor | None = None
-    derived: tuple[Tensor, ...] = ()
 
     def index_select(self, index: Tensor) -> Memory:
         """Memory for batch rows `index` (B',): used to expand a batch to B * beam."""
-        init = None if self.init is None else self.init.index_select(0, index)
-        derived = tuple(tensor.index_select(0, index) for tensor in self.derived)
-        return Memory(
-            self.states.index_select(0, index), self.mask.index_select(0, index), init, derived
-        )
-
-
-def gold_coins(tgt_in: Tensor, teacher_forcing: float) -> Tensor:
-    """(B, T - 1) bool, True where position t = 1..T-1 of tgt_in (B, T) is fed the gold token:
-    one coin per position and sequence from torch's global RNG (bos is always fed)."""
-    batch, length = tgt_in.shape
-    return torch.rand(batch, length - 1, device=tgt_in.device) < teacher_forcing
-
-
-def predicted_tokens(logits: Tensor, feed: str) -> Tensor:
-    """The model's own next tokens (...) from logits (..., V), without gradient: the argmax, or
-    with feed="sample" a draw from the softmax (torch's global RNG)."""
-    logits = logits.detach()
-    if feed == "argmax":
-        return logits.argmax(dim=-1)
-    probs = logits.float().softmax(dim=-1).reshape(-1, logits.size(-1))
-    return torch.multinomial(probs, 1).reshape(logits.shape[:-1])
+        return Memory(self.states.index_select(0, index), self.mask.index_select(0, index))
 
 
 class Seq2SeqModel(nn.Module, ABC):
@@ -82,24 +55,13 @@ class Seq2SeqModel(nn.Module, ABC):
         self.config, self.vocab_size, self.pad_id = config, vocab_size, pad_id
 
     @abstractmethod
-    def forward(
-        self,
-        src: Tensor,
-        src_mask: Tensor,
-        tgt_in: Tensor,
-        teacher_forcing: float = 1.0,
-        feed: str = "argmax",
-    ) -> Tensor:
-        """Training logits, teacher-forced or partly fed the model's own predictions.
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher-forced logits: every position reads the gold tokens before it.
 
         Args:
             src: (B, S) source token ids, right-padded.
             src_mask: (B, S) bool, True on real tokens.
             tgt_in: (B, T) target ids shifted right (bos first), right-padded.
-            teacher_forcing: probability of feeding the gold token tgt_in[:, t] at each
-                position t >= 1 (`gold_coins`), else the model's own prediction of it
-                (`predicted_tokens`); 1.0 is plain teacher forcing and draws no coins.
-            feed: "argmax" or "sample": which prediction is fed instead of a gold token.
 
         Returns:
             (B, T, V) logits for the next token at every target position.

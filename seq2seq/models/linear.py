@@ -1,4 +1,5 @@
-"""A linear layer that arranges its product for the few rows of decoding on a CPU.
+"""`nn.Linear` with its product arranged for the few rows of decoding on a CPU: applied to a
+built model by `seq2seq.models.speed.speed_up`, never written in a model file.
 
 `nn.Linear` computes y = x W^T + b. While decoding, x has one row per hypothesis: 5 rows in
 beam search at batch 1, up to 64 in a batch of greedy replies. Such a product does a few
@@ -11,7 +12,7 @@ in benchmarks/run.py, benchmarks/README.md "Few-row products"). With weights tha
 core's cache it is the other way round: the tiny configs' 64-wide layers were 2-3x slower
 arranged.
 
-So this layer takes the arranged product on a CPU for 2 to `FEW_ROWS` rows of a weight of at
+So `FewRowLinear` takes the arranged product on a CPU for 2 to `FEW_ROWS` rows of a weight of at
 least `LARGE_WEIGHT` elements, and is `nn.Linear` otherwise (one row, training's thousands of
 rows, small layers, any GPU). Parameters, their names and initialisation are nn.Linear's, so
 checkpoints do not change; results equal `F.linear`'s up to float rounding (another summation
@@ -28,7 +29,7 @@ FEW_ROWS = 64  # beyond this, products are bound by arithmetic and both arrangem
 LARGE_WEIGHT = 2**16  # elements (256 KiB in fp32): smaller weights stay in a core's cache
 
 
-class Linear(nn.Linear):
+class FewRowLinear(nn.Linear):
     """`nn.Linear(in_features, out_features, bias)` with the few-row arrangement above."""
 
     def forward(self, x: Tensor) -> Tensor:

@@ -9,7 +9,10 @@ One embedding serves the encoder and the decoder (the tutorial's design; source 
 one tokenizer), and the output projection can share it too (`tie_embeddings`). There is no
 "input feeding" (Luong et al. 3.3): the decoder GRU never sees h~_{t-1}, as in the tutorial, so
 teacher-forced training runs the GRU over the whole target at once and attends for every step in
-one batched matmul; `decode_step` computes the same thing one token at a time.
+one batched matmul; `decode_step` computes the same thing one token at a time. Feeding the
+decoder its own predictions while training (teacher forcing below 1) is training's, step by step
+through `decode_step` (seq2seq/training/feeding.py); the CPU fast paths are applied from outside
+(seq2seq/models/speed.py).
 
 Where this departs from the tutorial, and why:
 - The decoder starts from the encoder's final state of the *same layer*, both directions summed.
@@ -18,7 +21,6 @@ Where this departs from the tutorial, and why:
   with two layers, decoder layer 0 starts from the encoder's layer-0 forward state and decoder
   layer 1 from its layer-0 *backward* state; the top encoder layer is never used.
 - Attention is masked: padded source positions get no weight (the tutorial attends to padding).
-- Teacher forcing below 1.0 is decided per step and per sequence, not once per batch.
 
 References:
 - Luong, Pham & Manning (2015), "Effective Approaches to Attention-based Neural Machine
@@ -38,9 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.errors import check, check_choice, check_probability
-from seq2seq.models.base import Memory, Seq2SeqModel, gold_coins, predicted_tokens
-from seq2seq.models.dropout import Dropout
-from seq2seq.models.linear import Linear
+from seq2seq.models.base import Memory, Seq2SeqModel
 from seq2seq.models.registry import register_model
 
 SCORES = ("dot", "general", "concat")
@@ -85,11 +85,11 @@ class LuongAttention(nn.Module):
         check_choice(score, SCORES, "model.attention")
         self.method = score
         if score == "general":
-            self.w_a = Linear(d_model, d_model, bias=False)
+            self.w_a = nn.Linear(d_model, d_model, bias=False)
         elif score == "concat":
-            self.w_a = Linear(2 * d_model, d_model, bias=False)
-            self.v_a = Linear(d_model, 1, bias=False)
-        self.w_c = Linear(2 * d_model, d_model, bias=False)
+            self.w_a = nn.Linear(2 * d_model, d_model, bias=False)
+            self.v_a = nn.Linear(d_model, 1, bias=False)
+        self.w_c = nn.Linear(2 * d_model, d_model, bias=False)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         """Unnormalised scores: query (B, T, D), keys (B, S, D) -> (B, T, S)."""
@@ -177,7 +177,7 @@ class Decoder(nn.Module):
 
     def __init__(self, config: GRUConfig, vocab_size: int) -> None:
         super().__init__()
-        self.dropout = Dropout(config.dropout)  # on the embeddings, as the tutorial
+        self.dropout = nn.Dropout(config.dropout)  # on the embeddings, as the tutorial
         self.gru = nn.GRU(
             config.d_model,
             config.d_model,
@@ -186,7 +186,7 @@ class Decoder(nn.Module):
             dropout=config.dropout if config.n_layers > 1 else 0.0,
         )
         self.attention = LuongAttention(config.d_model, config.attention)
-        self.out = Linear(config.d_model, vocab_size)
+        self.out = nn.Linear(config.d_model, vocab_size)
 
     def forward(
         self, embedded: Tensor, hidden: Tensor, memory: Memory
@@ -205,6 +205,19 @@ class Decoder(nn.Module):
         outputs, hidden = self.gru(self.dropout(embedded), hidden)  # (B, T, D)
         attentional, weights = self.attention(outputs, memory.states, memory.mask)
         return self.out(attentional), hidden, weights
+
+
+@dataclass(frozen=True)
+class GRUMemory(Memory):
+    """`Memory` with the decoder's first hidden state, batch-first (B, n_layers, D) so that
+    beam search selects its rows as the states'."""
+
+    init: Tensor
+
+    def index_select(self, index: Tensor) -> GRUMemory:
+        """Memory for batch rows `index` (B',): used to expand a batch to B * beam."""
+        return GRUMemory(self.states.index_select(0, index), self.mask.index_select(0, index),
+                         self.init.index_select(0, index))
 
 
 @dataclass(frozen=True)
@@ -232,55 +245,33 @@ class GRUSeq2Seq(Seq2SeqModel):
         if config.tie_embeddings:
             self.decoder.out.weight = self.embedding.weight
 
-    def encode(self, src: Tensor, src_mask: Tensor) -> Memory:
-        """Encode sources (B, S) -> Memory(states (B, S, D), mask, init (B, n_layers, D))."""
-        states, hidden = self.encoder(self.embedding(src), src_mask)
-        # Memory is batch-first so that beam search can index_select it like the states.
-        return Memory(states, src_mask, init=hidden.transpose(0, 1))
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher-forced logits (B, T, V) for src (B, S), src_mask (B, S) and tgt_in (B, T)
+        (bos first): the decoder GRU runs over the whole target at once."""
+        memory = self.encode(src, src_mask)
+        logits, _, _ = self.decode(tgt_in, memory, self.initial_hidden(memory))
+        return logits
 
-    def initial_hidden(self, memory: Memory) -> Tensor:
+    def encode(self, src: Tensor, src_mask: Tensor) -> GRUMemory:
+        """Encode sources (B, S) -> GRUMemory(states (B, S, D), mask, init (B, n_layers, D))."""
+        states, hidden = self.encoder(self.embedding(src), src_mask)
+        return GRUMemory(states, src_mask, hidden.transpose(0, 1))
+
+    def initial_hidden(self, memory: GRUMemory) -> Tensor:
         """The decoder GRU's first hidden state (n_layers, B, D): layer l of the encoder, both
         directions summed, starts layer l of the decoder."""
         return memory.init.transpose(0, 1).contiguous()
 
     def decode(
-        self, tokens: Tensor, memory: Memory, hidden: Tensor
+        self, tokens: Tensor, memory: GRUMemory, hidden: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits for T positions: tokens (B, T), hidden (n_layers, B, D) -> logits (B, T, V),
         the new hidden (n_layers, B, D) and attention weights (B, T, S)."""
         return self.decoder(self.embedding(tokens), hidden, memory)
 
-    def forward(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
-        feed: str = "argmax",
-    ) -> Tensor:
-        """Logits (B, T, V) for src (B, S), src_mask (B, S) and tgt_in (B, T) (bos first).
-
-        With teacher_forcing >= 1 the GRU runs over the whole target at once. Below 1 the
-        decoder runs step by step and at each step t >= 1, independently for each sequence,
-        feeds the gold token tgt_in[:, t] with probability `teacher_forcing`, else its own
-        prediction from step t - 1 (`feed`: argmax or a sample; no gradient flows through that
-        choice). The coins come from torch's global RNG, so a seeded run is reproducible.
-        """
-        memory = self.encode(src, src_mask)
-        hidden = self.initial_hidden(memory)
-        if teacher_forcing >= 1.0:
-            logits, _, _ = self.decode(tgt_in, memory, hidden)
-            return logits
-        length = tgt_in.size(1)
-        feed_gold = gold_coins(tgt_in, teacher_forcing)  # (B, T - 1)
-        tokens = tgt_in[:, 0]  # bos is always fed
-        steps = []
-        for t in range(length):
-            logits, hidden, _ = self.decode(tokens.unsqueeze(1), memory, hidden)
-            steps.append(logits[:, 0])
-            if t + 1 < length:
-                predicted = predicted_tokens(logits[:, 0], feed)
-                tokens = torch.where(feed_gold[:, t], tgt_in[:, t + 1], predicted)
-        return torch.stack(steps, dim=1)
-
     def decode_step(
-        self, tokens: Tensor, memory: Memory, state: GRUState | None, need_attention: bool = False
+        self, tokens: Tensor, memory: GRUMemory, state: GRUState | None,
+        need_attention: bool = False,
     ) -> tuple[Tensor, GRUState]:
         """One step: tokens (B,) -> logits (B, V) and the new `GRUState`."""
         hidden = self.initial_hidden(memory) if state is None else state.hidden

@@ -13,9 +13,37 @@ and on a CPU, when the run would take longer than `LONG_RUN_HOURS`, the hint tra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 ESTIMATE_AFTER = 6  # updates measured before the estimate (the first one is not counted)
 LONG_RUN_HOURS = 3.0
+
+
+@dataclass
+class Pace:
+    """A training session's clock: where it started (step, training seconds) and how long its
+    first update took, which the rate leaves out (it warms up the allocator and lazy set-up)."""
+
+    start_step: int
+    start_seconds: float
+    first_step_seconds: float | None = None
+
+    def record(self, seconds: float) -> None:
+        """One update's training seconds (only the session's first is kept)."""
+        if self.first_step_seconds is None:
+            self.first_step_seconds = seconds
+
+    def seconds_per_step(self, step: int, train_seconds: float) -> float | None:
+        """Mean training seconds per update in this session, the first update excluded
+        (None until there are two)."""
+        steps = step - self.start_step
+        if steps < 2 or self.first_step_seconds is None:
+            return None
+        return (train_seconds - self.start_seconds - self.first_step_seconds) / (steps - 1)
+
+    def estimate_due(self, step: int) -> bool:
+        """Whether `step` is the session's update after which the estimate is printed."""
+        return step - self.start_step == ESTIMATE_AFTER
 
 
 def format_duration(seconds: float) -> str:
@@ -58,3 +86,19 @@ def run_seconds(
     """Training seconds the rest of the run will take, as far as it is known."""
     seconds = math.inf if steps_left is None else seconds_per_step * steps_left
     return seconds if budget_seconds_left is None else min(seconds, budget_seconds_left)
+
+
+def estimate_messages(
+    device: str, seconds_per_step: float, steps_per_epoch: int, steps_left: int | None,
+    total_steps: int | None, budget_seconds_left: float | None, cpu_hint: str | None,
+) -> list[str]:
+    """The estimate line, and on a CPU, when the run is long, `cpu_hint` (train.py's config
+    that suits one)."""
+    lines = [estimate_line(device, seconds_per_step, steps_per_epoch, steps_left, total_steps,
+                           budget_seconds_left)]
+    long_run = run_seconds(seconds_per_step, steps_left, budget_seconds_left) > (
+        LONG_RUN_HOURS * 3600
+    )
+    if device.startswith("cpu") and long_run and cpu_hint:
+        lines.append(cpu_hint)
+    return lines

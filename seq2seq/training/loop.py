@@ -11,10 +11,10 @@
         save last.pt, best.pt (lowest loss), selected.pt (train.select) and step-<N>.pt
         snapshots (train.keep_checkpoints); early stopping on the selection rule
 
-Teacher forcing: each model feeds the gold token with probability `ratio` at every position
+Teacher forcing: each model reads the gold token with probability `ratio` at every position
 after bos, else its own prediction (`train.teacher_forcing_feed`: argmax or a sample), the ratio
 decayed linearly as `train.teacher_forcing*` say: the GRU step by step, the Transformer by
-scheduled sampling's two decoder passes. Ratio 1.0 is plain teacher forcing, in one pass.
+scheduled sampling's two decoder passes (feeding.py). Ratio 1.0 is plain teacher forcing.
 
 A run stops at train.max_steps (when > 0, whatever train.epochs says), else after train.epochs
 epochs, or after train.patience validations that did not change the selected checkpoint (a
@@ -54,6 +54,7 @@ from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
 from seq2seq.errors import UserError, WriteError
 from seq2seq.models import build_model
+from seq2seq.models.speed import speed_up
 from seq2seq.paths import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
@@ -63,14 +64,9 @@ from seq2seq.training.distributed import (
     close_distributed,
     init_distributed,
 )
-from seq2seq.training.estimate import (
-    ESTIMATE_AFTER,
-    LONG_RUN_HOURS,
-    estimate_line,
-    format_duration,
-    run_seconds,
-)
+from seq2seq.training.estimate import Pace, estimate_messages, format_duration
 from seq2seq.training.face import build_frequency_weights
+from seq2seq.training.feeding import Feeding
 from seq2seq.training.log import IntervalSums, RunLogger
 from seq2seq.training.optim import (
     build_optimizer,
@@ -168,7 +164,7 @@ class Trainer:
         self.total_steps = (
             train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
         )
-        self.session_start = (self.step, self.train_seconds)  # for the time estimate
+        self.pace = Pace(self.step, self.train_seconds)  # this session's, for the estimate
         self.logger = RunLogger(
             self.run_dir, enabled=world.is_main, start_step=self.step,
             total_steps=self.total_steps, quiet=options.quiet,
@@ -217,7 +213,9 @@ class Trainer:
         """The model, optimizer and schedule, seeded; resumed where the checkpoint left off."""
         train, world = self.config.train, self.world
         seed_everything(train.seed)
-        self.raw_model = build_model(self.config.model, self.tokenizer).to(self.device)
+        self.raw_model = speed_up(
+            build_model(self.config.model, self.tokenizer).to(self.device), self.device
+        )
         self.optimizer = build_optimizer(self.raw_model, train)
         self.scheduler = build_scheduler(self.optimizer, train)
         self.step = self.epoch = self.position = 0  # position: batches done in this epoch
@@ -226,14 +224,13 @@ class Trainer:
         self.last_eval_step, self.metrics = -1, {}
         self.selection = Selection(train.select, train.select_margin)
         self.interval = IntervalSums()
-        self.first_step_seconds: float | None = None  # of this session, left out of estimates
         if resumed is not None:
             self.restore(*resumed)
         if world.enabled:
             # Different dropout on every process. A checkpoint holds rank 0's random state, which
             # restore() gave every process, so a resumed run derives fresh seeds from its step.
             torch.manual_seed(train.seed + world.rank + world.world_size * self.step)
-        self.model = self.raw_model
+        self.model = Feeding(self.raw_model, train.teacher_forcing_feed)
         if train.compile:
             self.model = torch.compile(self.model)
         self.eval_model = self.model  # validation runs on one process, without DDP
@@ -304,31 +301,17 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.data.batches(self.epoch)) // self.config.train.grad_accum
 
-    def seconds_per_step(self) -> float | None:
-        """Mean training seconds per update in this session, the first update excluded
-        (None until there are two)."""
-        steps = self.step - self.session_start[0]
-        if steps < 2 or self.first_step_seconds is None:
-            return None
-        seconds = self.train_seconds - self.session_start[1] - self.first_step_seconds
-        return seconds / (steps - 1)
-
-    def report_estimate(self) -> None:
+    def report_estimate(self, per_step: float) -> None:
         """After the first updates: how long the epoch and the run will take here, and on a
         CPU, when that is long, the config that suits one."""
-        per_step = self.seconds_per_step()
-        if per_step is None:
-            return
         budget = self.options.time_budget
         budget_left = None if budget is None else max(budget * 60 - self.train_seconds, 0.0)
         steps_left = max(self.total_steps - self.step, 0) if self.total_steps else None
-        self.logger.message(estimate_line(
+        for line in estimate_messages(
             str(self.device), per_step, self.steps_per_epoch(), steps_left,
-            self.total_steps or None, budget_left,
-        ), always=True)
-        long_run = run_seconds(per_step, steps_left, budget_left) > LONG_RUN_HOURS * 3600
-        if self.device.type == "cpu" and long_run and self.options.cpu_hint:
-            self.logger.message(self.options.cpu_hint, always=True)
+            self.total_steps or None, budget_left, self.options.cpu_hint,
+        ):
+            self.logger.message(line, always=True)
 
     def fit(self) -> TrainResult:
         """Train until a stop condition; save last.pt; return why it stopped."""
@@ -382,8 +365,7 @@ class Trainer:
         self.position += len(group)
         seconds = time.perf_counter() - start
         self.train_seconds += seconds
-        if self.first_step_seconds is None:
-            self.first_step_seconds = seconds
+        self.pace.record(seconds)
         self.interval.add_step(
             sum(b.num_tokens for b in batches), sum(b.num_padded for b in batches), seconds
         )
@@ -417,14 +399,14 @@ class Trainer:
         self.nonfinite_in_row = 0
         lr = train.lr * lr_factor(self.step, train.schedule, train.warmup_steps)
         self.interval.add_update(loss, targets, norm, lr)
-        per_step = self.seconds_per_step()
+        per_step = self.pace.seconds_per_step(self.step, self.train_seconds)
         epoch_left = None
         if per_step is not None:
             steps_left = self.steps_per_epoch() - self.position // train.grad_accum
             epoch_left = format_duration(per_step * steps_left)
         self.logger.advance(self.step, loss, self.interval.tokens_per_s, epoch_left)
-        if self.step - self.session_start[0] == ESTIMATE_AFTER:
-            self.report_estimate()
+        if per_step is not None and self.pace.estimate_due(self.step):
+            self.report_estimate(per_step)
         if self.step % train.log_interval == 0:
             values = self.interval.values(self.nonfinite_total)
             self.logger.train(self.step, self.epoch, values)

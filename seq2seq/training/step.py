@@ -2,7 +2,7 @@
 step and benchmarks/ times the very same function.
 
     for each of the step's batches (train.grad_accum of them):
-        logits = model(src, src_mask, tgt_in, teacher_forcing=ratio, feed=...)
+        logits = model(src, src_mask, tgt_in, teacher_forcing=ratio)   # feeding.Feeding
         loss = masked cross-entropy (label-smoothed, FACE-weighted with train.loss: face)
                / real target tokens of the step (of all processes' batches: DDP averages
                gradients, so the per-token mean over processes needs the global count)
@@ -33,7 +33,7 @@ class Objective:
     """What a step's loss is: the `train` settings that shape it, and this step's ratio.
 
     Attributes:
-        train: label smoothing, gradient clipping and the teacher-forcing feed.
+        train: label smoothing and gradient clipping.
         pad_id: the tokenizer's pad id (never counted).
         teacher_forcing: this step's probability of feeding the gold token.
         weights: FACE's per-token weights (`seq2seq.training.face`), or None.
@@ -72,7 +72,8 @@ def train_step(
     loss or the gradient norm is not finite (then the float16 loss scale is lowered).
 
     Args:
-        model: what runs forward: the model itself, or its `torch.compile` / DDP wrapper.
+        model: what runs forward: the model inside `seq2seq.training.feeding.Feeding`, or its
+            `torch.compile` / DDP wrapper.
         batches: the step's micro-batches (`train.grad_accum` of them).
         optimizer, scheduler: stepped together after a finite update.
         precision: autocast for the forward pass, the gradient scaler for float16.
@@ -97,7 +98,7 @@ def train_step(
             with precision.autocast():
                 logits = model(
                     batch.src, batch.src_mask, batch.tgt_in,
-                    teacher_forcing=objective.teacher_forcing, feed=train.teacher_forcing_feed,
+                    teacher_forcing=objective.teacher_forcing,
                 )
             weights = objective.weights
             loss, batch_nll = masked_cross_entropy(

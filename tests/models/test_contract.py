@@ -2,8 +2,9 @@
 
 Training, decoding, chat and comparison rely only on this interface, so each architecture must
 give the documented shapes, ignore source padding, be causal, decode step by step exactly as it
-trains, reorder its state for beam search, count tied weights once and be able to learn. A new
-architecture registered in seq2seq/models is picked up here automatically, with small sizes.
+trains, reorder its state for beam search, count tied weights once and be able to learn, with
+and without its CPU fast paths (`speed_up`). A new architecture registered in seq2seq/models is
+picked up here automatically, with small sizes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from seq2seq.decoding import Decoding, greedy
 from seq2seq.models import ARCHITECTURES, Memory, Seq2SeqModel, build_model
+from seq2seq.models.speed import speed_up
 
 
 class FakeTokenizer:
@@ -55,8 +57,13 @@ def make_model(arch: str, variant: dict, **overrides) -> Seq2SeqModel:
 
 
 @pytest.fixture(params=CASES)
-def model(request) -> Seq2SeqModel:
+def plain_model(request) -> Seq2SeqModel:
     return make_model(*request.param)
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "sped_up"])
+def model(request, plain_model) -> Seq2SeqModel:
+    return speed_up(plain_model, "cpu") if request.param else plain_model
 
 
 def padded(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +112,11 @@ def test_output_shapes(model):
     memory = model.encode(src, src_mask)
     assert memory.states.shape == (batch, width, model.config.d_model)
     assert torch.equal(memory.mask, src_mask)
-    assert memory.init is None or memory.init.size(0) == batch
+    for field in dataclasses.fields(memory):  # every field batch-first, as index_select takes
+        value = getattr(memory, field.name)
+        for tensor in value if isinstance(value, tuple) else [value]:
+            tensors = dataclasses.astuple(tensor) if dataclasses.is_dataclass(tensor) else [tensor]
+            assert all(t.size(0) == batch for t in tensors)
 
     tokens = torch.full((batch,), TOKENIZER.bos_id)
     logits, state = model.decode_step(tokens, memory, None)
@@ -141,12 +152,12 @@ def test_source_padding_never_changes_outputs(model):
 @torch.no_grad()
 def test_a_later_target_token_never_changes_earlier_logits(model):
     src, src_mask, tgt_in = make_batch()
-    reference = model(src, src_mask, tgt_in, teacher_forcing=1.0)
+    reference = model(src, src_mask, tgt_in)
     k = 2
     changed = tgt_in.clone()
     changed[:, k:] = (tgt_in[:, k:] + 1 - FIRST_WORD) % (TOKENIZER.vocab_size - FIRST_WORD)
     changed[:, k:] += FIRST_WORD
-    logits = model(src, src_mask, changed, teacher_forcing=1.0)
+    logits = model(src, src_mask, changed)
     torch.testing.assert_close(logits[:, :k], reference[:, :k], rtol=0, atol=1e-6)
     assert not torch.allclose(logits[:, k], reference[:, k], atol=1e-4)  # the test can fail
 

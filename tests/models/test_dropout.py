@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.models.dropout import LEVELS, Dropout, dropout
+from seq2seq.models.dropout import LEVELS, FastDropout, dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
@@ -56,7 +56,7 @@ def test_gradient_is_the_same_mask_and_scale():
 
 def test_identity_in_eval_mode_and_at_zero():
     x = torch.randn(10, 10)
-    module = Dropout(0.5).eval()
+    module = FastDropout(0.5).eval()
     assert module(x) is x
     assert dropout(x, 0.0) is x
     assert dropout(x, 0.5, training=False) is x

@@ -1,4 +1,4 @@
-"""The linear layer that arranges few-row products as W x^T (seq2seq/models/linear.py)."""
+"""The nn.Linear that arranges few-row products as W x^T (seq2seq/models/linear.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from seq2seq.models.linear import FEW_ROWS, LARGE_WEIGHT, Linear
+from seq2seq.models.linear import FEW_ROWS, LARGE_WEIGHT, FewRowLinear
 
 
 class Calls(TorchFunctionMode):
@@ -28,7 +28,7 @@ class Calls(TorchFunctionMode):
                                    (FEW_ROWS, 256), (FEW_ROWS + 1, 256), (0, 256)])
 def test_equals_nn_linear_in_value_shape_and_gradient(shape, bias):
     torch.manual_seed(0)
-    ours = Linear(256, 300, bias=bias)
+    ours = FewRowLinear(256, 300, bias=bias)
     torch_linear = nn.Linear(256, 300, bias=bias)
     torch_linear.load_state_dict(ours.state_dict())  # same parameter names
     x = torch.randn(shape, requires_grad=True)
@@ -50,7 +50,7 @@ def test_equals_nn_linear_in_value_shape_and_gradient(shape, bias):
 ])
 def test_few_rows_of_a_large_weight_on_a_cpu_take_the_arranged_product(rows, outputs, arranged):
     assert 255 * 256 < LARGE_WEIGHT <= 256 * 256
-    layer = Linear(256, outputs)
+    layer = FewRowLinear(256, outputs)
     with torch.no_grad(), Calls() as calls:
         layer(torch.randn(rows, 1, 256))
     assert ("addmm" in calls.names) is arranged
@@ -58,7 +58,7 @@ def test_few_rows_of_a_large_weight_on_a_cpu_take_the_arranged_product(rows, out
 
 
 def test_a_layer_without_bias_takes_the_arranged_product_too():
-    layer = Linear(256, 256, bias=False)
+    layer = FewRowLinear(256, 256, bias=False)
     x = torch.randn(3, 256)
     with torch.no_grad(), Calls() as calls:
         y = layer(x)
@@ -67,7 +67,7 @@ def test_a_layer_without_bias_takes_the_arranged_product_too():
 
 
 def test_under_bf16_autocast_it_matches_nn_linear_in_dtype():
-    layer = Linear(256, 256)
+    layer = FewRowLinear(256, 256)
     x = torch.randn(3, 256)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y, y_ref = layer(x), F.linear(x, layer.weight, layer.bias)

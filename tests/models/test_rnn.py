@@ -41,28 +41,6 @@ def make_tgt(batch: int, length: int, seed: int = 2) -> torch.Tensor:
     return torch.randint(5, VOCAB, (batch, length), generator=generator)
 
 
-class Feed:
-    """What step_by_step feeds: gold tokens where `gold` (B, T - 1) is True, else argmax."""
-
-    def __init__(self, tgt_in: torch.Tensor, gold: torch.Tensor) -> None:
-        self.tgt_in, self.gold, self.length = tgt_in, gold, tgt_in.size(1)
-
-    def __call__(self, t: int, logits: torch.Tensor | None) -> torch.Tensor:
-        if t == 0:
-            return self.tgt_in[:, 0]
-        return torch.where(self.gold[:, t - 1], self.tgt_in[:, t], logits.argmax(-1))
-
-
-def step_by_step(model: GRUSeq2Seq, src, src_mask, feed: Feed) -> torch.Tensor:
-    """Logits (B, T, V) from decode_step, feeding feed(t, previous_logits) at step t."""
-    memory = model.encode(src, src_mask)
-    state, logits, steps = None, None, []
-    for t in range(feed.length):
-        logits, state = model.decode_step(feed(t, logits), memory, state)
-        steps.append(logits)
-    return torch.stack(steps, dim=1)
-
-
 def test_registered_and_built_through_the_registry():
     assert ARCHITECTURES["gru"].model_class is GRUSeq2Seq
     assert ARCHITECTURES["gru"].config_class is GRUConfig
@@ -199,83 +177,6 @@ def test_packed_encoder_ignores_padding():
         alone = model.encode(src[i : i + 1, :length], src_mask[i : i + 1, :length])
         torch.testing.assert_close(batched.states[i, :length], alone.states[0])
         torch.testing.assert_close(batched.init[i], alone.init[0])
-
-
-@pytest.mark.parametrize("score", SCORES)
-@pytest.mark.parametrize("n_layers", [1, 2])
-def test_parallel_teacher_forcing_equals_step_by_step_decoding(score, n_layers):
-    model = make_model(score, n_layers)
-    src, src_mask = make_src([5, 3, 1, 4])
-    tgt_in = make_tgt(4, 6)
-    parallel = model(src, src_mask, tgt_in)
-    gold = torch.ones(4, 5, dtype=torch.bool)
-    stepped = step_by_step(model, src, src_mask, Feed(tgt_in, gold))
-    torch.testing.assert_close(parallel, stepped, rtol=0, atol=1e-5)
-
-
-def test_teacher_forcing_zero_feeds_the_models_own_predictions():
-    model = make_model("dot")
-    src, src_mask = make_src([5, 3, 4])
-    tgt_in = make_tgt(3, 7)
-    free_running = model(src, src_mask, tgt_in, teacher_forcing=0.0)
-    never_gold = torch.zeros(3, 6, dtype=torch.bool)
-    torch.testing.assert_close(
-        free_running, step_by_step(model, src, src_mask, Feed(tgt_in, never_gold)),
-        rtol=0, atol=1e-5,
-    )
-    assert not torch.allclose(free_running, model(src, src_mask, tgt_in), atol=1e-3)
-    # only the first (bos) token of the target is read
-    other_tgt = torch.cat([tgt_in[:, :1], make_tgt(3, 6, seed=9)], dim=1)
-    torch.testing.assert_close(free_running, model(src, src_mask, other_tgt, teacher_forcing=0.0))
-
-
-def test_partial_teacher_forcing_tosses_a_coin_per_step_and_sequence_from_the_global_rng():
-    model = make_model("general")
-    src, src_mask = make_src([5, 3, 4, 2, 6, 1])
-    tgt_in = make_tgt(6, 8)
-    torch.manual_seed(7)
-    mixed = model(src, src_mask, tgt_in, teacher_forcing=0.5)
-    torch.manual_seed(7)
-    gold = torch.rand(6, 7) < 0.5  # the coins forward drew: one per sequence and step t >= 1
-    # the seed gives a real mixture: within a step across sequences, within a sequence
-    assert (gold.any(0) & ~gold.all(0)).any() and (gold.any(1) & ~gold.all(1)).any()
-    torch.testing.assert_close(
-        mixed, step_by_step(model, src, src_mask, Feed(tgt_in, gold)), rtol=0, atol=1e-5
-    )
-    assert not torch.allclose(mixed, model(src, src_mask, tgt_in), atol=1e-3)
-    assert not torch.allclose(mixed, model(src, src_mask, tgt_in, teacher_forcing=0.0), atol=1e-3)
-
-
-def test_training_with_partial_teacher_forcing_is_reproducible_under_a_seed():
-    model = make_model("concat", dropout=0.3).train()
-    src, src_mask = make_src([5, 3, 4])
-    tgt_in = make_tgt(3, 6)
-    runs = []
-    for _ in range(2):
-        torch.manual_seed(123)
-        runs.append(model(src, src_mask, tgt_in, teacher_forcing=0.5))
-    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
-    torch.manual_seed(124)
-    assert not torch.allclose(runs[0], model(src, src_mask, tgt_in, teacher_forcing=0.5))
-
-
-def test_sampled_feed_draws_the_fed_tokens_from_the_softmax():
-    model = make_model("dot")
-    tied = [VOCAB - 1, VOCAB - 2]
-
-    def stub_out(attentional):  # (B, T, D) -> (B, T, V): two tokens equally likely
-        logits = torch.zeros(*attentional.shape[:-1], VOCAB)
-        logits[..., tied] = 10.0
-        return logits
-
-    model.decoder.out.forward = stub_out
-    fed = []
-    model.embedding.register_forward_pre_hook(lambda module, inputs: fed.append(inputs[0]))
-    src, src_mask = make_src([5, 3, 4])
-    torch.manual_seed(0)
-    model(src, src_mask, make_tgt(3, 8), teacher_forcing=0.0, feed="sample")
-    steps = torch.cat(fed[2:], dim=1)  # fed[0]: the source, fed[1]: bos
-    assert set(steps.unique().tolist()) == set(tied)
 
 
 def test_tied_output_projection_is_the_embedding():

@@ -25,6 +25,7 @@ from seq2seq.models import build_model
 from seq2seq.training import TrainingDiverged, TrainOptions, train
 from seq2seq.training import loop as training_loop
 from seq2seq.training.face import token_frequencies
+from seq2seq.training.feeding import Feeding
 
 TAGS = {
     "train/loss", "train/ppl", "train/lr", "train/grad_norm", "train/tokens_per_s",
@@ -411,19 +412,13 @@ def test_both_models_get_the_decayed_teacher_forcing_ratio_and_feed(
 ) -> None:
     seen = []
 
-    def build(config, tokenizer):
-        model = build_model(config, tokenizer)
-        forward = model.forward
+    class RecordingFeeding(Feeding):
+        def forward(self, src, src_mask, tgt_in, teacher_forcing=1.0):
+            if self.training:
+                seen.append((teacher_forcing, self.feed))
+            return super().forward(src, src_mask, tgt_in, teacher_forcing)
 
-        def recording_forward(*args, teacher_forcing=1.0, feed="argmax"):
-            if model.training:
-                seen.append((teacher_forcing, feed))
-            return forward(*args, teacher_forcing=teacher_forcing, feed=feed)
-
-        model.forward = recording_forward
-        return model
-
-    monkeypatch.setattr(training_loop, "build_model", build)
+    monkeypatch.setattr(training_loop, "Feeding", RecordingFeeding)
     train = {"max_steps": 6, "teacher_forcing": 1.0, "teacher_forcing_final": 0.0,
              "teacher_forcing_decay_steps": 4, "teacher_forcing_feed": "sample"}
     train_tiny(tiny_config(arch, train=train), tmp_path / "run")
