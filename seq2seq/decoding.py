@@ -375,7 +375,8 @@ def beam_search(
     `length_penalty` (>= 0); with `nbest` > 1 every finished candidate is kept, the search runs
     until the `nbest`-th best of each source cannot be beaten, and `DecodeResult.nbest` lists
     them. The first reply does not depend on `nbest`: running longer cannot displace a best
-    reply that no live hypothesis can beat. `Beams` keeps the hypotheses' books; this function is the loop.
+    reply that no live hypothesis can beat. `Beams` keeps the hypotheses' books; this function
+    is the loop.
     """
     finished = Finished(src.size(0)) if nbest > 1 else None
     with eval_mode(model), torch.inference_mode():

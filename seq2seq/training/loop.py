@@ -184,6 +184,7 @@ class Trainer:
             options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
         )
         runs.check_run_dir(self.run_dir, options.resume)
+        self.last_stamp = runs.last_stamp(self.run_dir)  # checked again under the lock
         check_writable_folder(  # before the data: a folder that cannot take a run costs nothing
             self.run_dir,
             f"--run-dir {self.run_dir}" if options.run_dir else f"run folder {self.run_dir}",
@@ -243,6 +244,11 @@ class Trainer:
         # Claimed here, before anything is written: a second training of this folder stops
         # with one line, and the one that holds it loses nothing.
         taken_over = runs.lock_run_dir(self.run_dir)
+        try:  # the data took a while: another training may have saved here meanwhile
+            runs.check_run_dir_unchanged(self.run_dir, self.options.resume, self.last_stamp)
+        except UserError:
+            runs.unlock_run_dir(self.run_dir)
+            raise
         notices = [taken_over] if taken_over else []
         removed = remove_killed_saves(self.run_dir)
         if removed:

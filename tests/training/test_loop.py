@@ -284,6 +284,35 @@ def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
     assert (run_dir / "last.pt").is_file()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_training_that_saved_while_another_prepared_its_data_is_not_overwritten(
+    tmp_path, tiny_config, train_tiny, monkeypatch, resume
+) -> None:
+    """Two trainings of one folder started together: the first runs to its end (lock taken and
+    released) while the second prepares its data; the second must then refuse, not overwrite."""
+    run_dir = tmp_path / "run"
+    config = tiny_config("gru", train={"max_steps": 2, "eval_interval": 2})
+    if resume:
+        train_tiny(config, run_dir)
+    prepare = training_loop.prepare_on_main_first
+    first_done = []
+
+    def prepare_while_the_other_trains(*args, **kwargs):
+        if not first_done:
+            first_done.append(True)
+            more = dataclasses.replace(config.train, max_steps=4)
+            train_tiny(config.replace(train=more), run_dir, resume=resume)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(training_loop, "prepare_on_main_first", prepare_while_the_other_trains)
+    with pytest.raises(UserError, match="another training .* while this one prepared its data"):
+        train_tiny(config, run_dir, resume=resume)
+    monkeypatch.undo()
+    assert load_checkpoint(run_dir / "last.pt")["step"] == 4  # the first one's, untouched
+    assert [r["step"] for r in records(run_dir, "valid")][-1] == 4
+    assert not (run_dir / ".lock").exists()  # released on the way out
+
+
 def test_rows_skipped_while_reading_get_one_line_only_when_there_are_some(
     tmp_path, tiny_runs, tiny_config, data_cache, exchanges_corpus, capsys
 ) -> None:
