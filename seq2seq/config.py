@@ -40,6 +40,8 @@ FACE_WEIGHTINGS = ("pre", "post")
 FEEDS = ("argmax", "sample")
 STRATEGIES = ("greedy", "beam", "sample")
 MIN_VOCAB_SIZE = 100
+MIN_TEMPERATURE = 1e-4  # logits / temperature must stay finite in float32
+MAX_LENGTH_PENALTY = 10.0  # max_len ** length_penalty must stay finite
 MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
 
@@ -195,12 +197,31 @@ class DecodeConfig:
         check(self.max_len >= 1, "decode.max_len", "must be >= 1")
         check(0 <= self.min_len <= self.max_len, "decode.min_len", "must be in [0, max_len]")
         check(self.beam_size >= 1, "decode.beam_size", "must be >= 1")
-        check(self.length_penalty >= 0, "decode.length_penalty", "must be >= 0")
+        check(
+            0 <= self.length_penalty <= MAX_LENGTH_PENALTY, "decode.length_penalty",
+            f"must be in [0, {MAX_LENGTH_PENALTY:g}] (1 averages the log-probability per token)",
+        )
         check(self.no_repeat_ngram >= 0, "decode.no_repeat_ngram", "must be >= 0")
-        check(self.temperature > 0, "decode.temperature", "must be > 0")
+        check(
+            self.temperature >= MIN_TEMPERATURE, "decode.temperature",
+            f"must be >= {MIN_TEMPERATURE:g} (lower divides the logits past float range; "
+            "decode.strategy=greedy is the limit)",
+        )
         check(self.top_k >= 0, "decode.top_k", "must be >= 0")
         check(0.0 < self.top_p <= 1.0, "decode.top_p", "must be in (0, 1]")
         check(self.repetition_penalty >= 1.0, "decode.repetition_penalty", "must be >= 1")
+
+
+def check_decode_fits(model: Any, decode: DecodeConfig) -> None:
+    """Refuse a `decode.max_len` longer than the positions a model covers (a Transformer's
+    `model.max_len`; a GRU has no limit), when the setting is made rather than at the reply."""
+    positions = getattr(model, "max_len", None)
+    if positions is not None:
+        check(
+            decode.max_len <= positions, "decode.max_len",
+            f"{decode.max_len} needs more positions than the model covers (model.max_len is "
+            f"{positions}); lower decode.max_len to at most {positions}",
+        )
 
 
 @dataclass(frozen=True)
@@ -223,7 +244,6 @@ class Config:
             for key, length in (
                 ("data.max_src_len", self.data.max_src_len),
                 ("data.max_tgt_len", self.data.max_tgt_len + 1),  # bos first
-                ("decode.max_len", self.decode.max_len),
             ):
                 check(
                     length <= positions,
@@ -231,6 +251,7 @@ class Config:
                     f"needs {length} positions but model.max_len is {positions}; "
                     f"raise model.max_len or lower {key}",
                 )
+        check_decode_fits(self.model, self.decode)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

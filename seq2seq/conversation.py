@@ -38,12 +38,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
 from seq2seq.checkpoint import Trained, load_trained
-from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, parse_override
+from seq2seq.config import (
+    STRATEGIES,
+    Config,
+    DecodeConfig,
+    build_section,
+    check_decode_fits,
+    parse_override,
+)
 from seq2seq.decoding import Decoding, generate, token_scores
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
@@ -70,6 +77,8 @@ STRATEGY_OF = {
     "temperature": "sample", "top_k": "sample", "top_p": "sample", "seed": "sample",
 }
 CHAT_SETTINGS = ("nbest", "seed")  # the chat's own, not fields of DecodeConfig
+# torch.Generator.manual_seed takes at most 64 bits; an n-best list is read by a person
+MAX_CHAT_SETTING = {"nbest": 100, "seed": 2**64 - 1}
 
 Notify = Callable[[str], None]
 
@@ -115,14 +124,14 @@ def load_bots(
     bots = []
     for i, path in enumerate(paths):
         trained = load_trained(path, device=device)
-        decode = override_decode(trained.config.decode, overrides)
+        decode = override_decode(trained.config.decode, overrides, trained.config.model)
         bots.append(Bot(trained, labels[i] if i < len(labels) else label_of(trained), decode))
     return bots
 
 
-def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
+def override_decode(decode: DecodeConfig, overrides: list[str], model: Any = None) -> DecodeConfig:
     """Apply `--set decode.key=value` overrides (as `/set key=value`); the other sections
-    are fixed by the checkpoint."""
+    are fixed by the checkpoint (`model`: its model config, which bounds decode.max_len)."""
     arguments = []
     for text in overrides:
         section, dot, argument = text.partition(".")
@@ -132,13 +141,16 @@ def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
                 "e.g. decode.beam_size=5)"
             )
         arguments.append(argument)
-    return parse_settings(decode, arguments)
+    return parse_settings(decode, arguments, model)
 
 
-def make_decode(values: dict) -> DecodeConfig:
-    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key)."""
+def make_decode(values: dict, model: Any = None) -> DecodeConfig:
+    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key), checked
+    against the model config `model` (when given) as soon as it is set, not at the next reply."""
     decode = build_section(DecodeConfig, values, "decode")
     decode.validate()
+    if model is not None:
+        check_decode_fits(model, decode)
     return decode
 
 
@@ -278,10 +290,12 @@ def split_chat_settings(arguments: list[str]) -> tuple[list[str], dict[str, int 
             number = int(value)
         except ValueError:
             number = -1
-        if number < (1 if key == "nbest" else 0):
+        if not (1 if key == "nbest" else 0) <= number <= MAX_CHAT_SETTING[key]:
             raise ConfigError(
                 f"/set {argument}: {key} takes a whole number"
-                + (" >= 1" if key == "nbest" else " >= 0, or none")
+                + (" from 1" if key == "nbest" else " from 0")
+                + f" to {MAX_CHAT_SETTING[key]}"
+                + ("" if key == "nbest" else ", or none")
             )
         own[key] = number
     return decode_arguments, own
@@ -290,7 +304,7 @@ def split_chat_settings(arguments: list[str]) -> tuple[list[str], dict[str, int 
 def apply_settings(bot: Bot, arguments: list[str]) -> tuple[DecodeConfig, dict[str, int | None]]:
     """The bot's new decode config and chat settings after `/set arguments` (not applied)."""
     decode_arguments, own = split_chat_settings(arguments)
-    return parse_settings(bot.decode, decode_arguments), own
+    return parse_settings(bot.decode, decode_arguments, bot.config.model), own
 
 
 def inapplicable(decode: DecodeConfig, arguments: list[str]) -> list[str]:
@@ -303,8 +317,9 @@ def inapplicable(decode: DecodeConfig, arguments: list[str]) -> list[str]:
     return keys
 
 
-def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
-    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode`.
+def parse_settings(decode: DecodeConfig, arguments: list[str], model: Any = None) -> DecodeConfig:
+    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode` (and checked
+    against the model config `model`, when given).
 
     Raises:
         ConfigError: one line naming the bad key or value.
@@ -314,7 +329,7 @@ def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
         if argument in STRATEGIES:
             values["strategy"] = argument
             continue
-        if "=" not in argument:
+        if not argument.partition("=")[0].strip():  # no "=", or nothing before it
             raise ConfigError(
                 f"/set {argument}: expected key=value (e.g. temperature=0.7) or one of "
                 f"{', '.join(STRATEGIES)}"
@@ -324,7 +339,7 @@ def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
         if key == "beam":
             values["strategy"], key = "beam", "beam_size"
         values[key] = value
-    return make_decode(values)
+    return make_decode(values, model)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from seq2seq.config import DecodeConfig, load_config
+from seq2seq.config import MAX_LENGTH_PENALTY, MIN_TEMPERATURE, DecodeConfig, load_config
 from seq2seq.decoding import (
     NEG_INF,
     Decoding,
@@ -527,3 +527,14 @@ def test_stopping_early_never_changes_the_reply(seed, length_penalty):
                beam_size=4**3)
     assert wide.tokens == [expected]
     assert wide.scores[0] == pytest.approx(score, abs=1e-5)
+
+
+def test_the_extreme_temperature_and_length_penalty_allowed_still_decode():
+    limits = DecodeConfig(temperature=MIN_TEMPERATURE, length_penalty=MAX_LENGTH_PENALTY)
+    limits.validate()
+    table = {(0, ()): {A: 0.6, B: 0.4}, (0, (A,)): {C: 0.9, EOS: 0.1}}
+    sampled = run(sample, StubModel(table), 0, temperature=limits.temperature, max_len=40)
+    assert sampled.tokens == [[A, C]] and math.isfinite(sampled.scores[0])
+    beam = run(beam_search, StubModel(table), 0, beam_size=3, max_len=40,
+               length_penalty=limits.length_penalty)
+    assert math.isfinite(beam.scores[0])

@@ -32,6 +32,7 @@ def test_runs_lists_each_run_with_its_architecture_and_settings(pair_url, pair):
     assert gru["settings"]["min_len"] == 3  # --set decode.min_len=3 reached the page
     assert body["strategies"] == ["greedy", "beam", "sample"]
     assert body["limits"]["message_chars"] == 1000
+    assert body["limits"]["max_len"] == 128  # the tiny Transformer's positions, not 256
 
 
 def test_every_run_replies_as_the_terminal_chat_does(pair_url, pair):
@@ -132,10 +133,12 @@ def test_concurrent_requests_get_their_own_replies_one_model_call_at_a_time(
     ({"message": "hi", "history": []}, "unknown field 'history'"),
     ({"message": "hi", "settings": "beam"}, '"settings" must be an object'),
     ({"message": "hi", "settings": {"colour": "blue"}}, "decode.colour: unknown key"),
-    ({"message": "hi", "settings": {"temperature": 0}}, "decode.temperature: must be > 0"),
+    ({"message": "hi", "settings": {"temperature": 0}}, "decode.temperature: must be >= 0.0001"),
     ({"message": "hi", "settings": {"top_k": "many"}}, "decode.top_k: 'many' is not an integer"),
     ({"message": "hi", "settings": {"strategy": "fast"}}, "decode.strategy"),
-    ({"message": "hi", "settings": {"max_len": 100_000}}, "max_len is at most 256"),
+    # the Transformer covers 128 positions: named when set, not blamed on the next message
+    ({"message": "hi", "settings": {"max_len": 129}},
+     "decode.max_len: 129 needs more positions than the model covers (model.max_len is 128)"),
     ({"message": "hi", "settings": {"beam_size": 99}}, "beam_size is at most 16"),
     ({"message": "hi", "turns": [["hello", "hi"]]}, "list of 2 list(s) of strings"),
     ({"message": "hi", "turns": [[1], []]}, "list of 2 list(s) of strings"),
