@@ -135,7 +135,9 @@ def checkpoint_path(path_or_run_dir: str | Path) -> Path:
             raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
         return path
     for name in (SELECTED, BEST, LAST):
-        if (path / name).is_file():
+        # anything there under the name (a folder, a link to /dev/zero) is offered, so that
+        # loading says what it is instead of calling the checkpoint missing
+        if (path / name).exists() or (path / name).is_symlink():
             return path / name
     raise UserError(
         f"{path} holds no {BEST} or {LAST} "

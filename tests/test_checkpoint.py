@@ -79,6 +79,41 @@ def test_a_full_disk_keeps_the_previous_file_and_leaves_no_temporary_file(
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
+def fail_in_the_zip_writer(payload, file) -> None:
+    """torch.save on a full disk as its C++ zip writer reports it: a RuntimeError."""
+    file.write(b"PK\x03\x04 half a checkpoint")
+    raise RuntimeError(
+        "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+        "data/0: file write failed"
+    )
+
+
+def test_a_full_disk_reported_by_torch_s_zip_writer_is_one_line_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"format": FORMAT, "value": 1})
+    monkeypatch.setattr(torch, "save", fail_in_the_zip_writer)
+    with pytest.raises(WriteError, match=f"cannot write {path} .*disk full.*left as it was"):
+        save_checkpoint(path, {"format": FORMAT, "value": 2})
+    assert torch.load(path, weights_only=True)["value"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "link to /dev/zero"])
+def test_a_best_pt_that_is_no_file_is_named_as_such_not_missing(tiny_runs, tmp_path, kind):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["gru"], run)
+    (run / "best.pt").unlink()
+    if kind == "folder":
+        (run / "best.pt").mkdir()
+    else:
+        (run / "best.pt").symlink_to("/dev/zero")
+    expected = "is a folder" if kind == "folder" else "is a character device"
+    with pytest.raises(UserError, match=f"checkpoint {run / 'best.pt'} {expected}"):
+        load_trained(run)
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -264,3 +299,31 @@ def test_a_weights_only_checkpoint_has_no_training_state(tiny_runs, tmp_path) ->
                     if key not in TrainingState.REQUIRED}
     with pytest.raises(UserError, match="has no training state"):
         TrainingState.from_payload(weights_only, tmp_path / "step-4.pt")
+
+
+CRAFTED = [("epoch", "first"), ("epoch", -1), ("train_seconds", [1.0]),
+           ("best_valid_loss", "low"), ("data_position", 2.5), ("bad_evals", True),
+           ("nonfinite_steps", "none"), ("optimizer", [1]), ("rng", "seeded"),
+           ("log_interval_sums", 3), ("selection", "best"), ("metrics", 7)]
+
+
+@pytest.mark.parametrize(("key", "value"), CRAFTED)
+def test_every_crafted_training_state_entry_is_one_line_on_resume(tiny_runs, tmp_path, key,
+                                                                  value) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "last.pt")
+    path = tmp_path / "last.pt"
+    with pytest.raises(UserError, match=f"{path} is damaged: its {key} .* is not a"):
+        TrainingState.from_payload({**payload, key: value}, path)
+
+
+@pytest.mark.parametrize(("key", "value"), [("epoch", "first"), ("train_seconds", [1.0]),
+                                            ("corpus", 3), ("device", ["cpu"])])
+def test_every_crafted_description_entry_is_one_line_on_load(tiny_runs, tmp_path, key,
+                                                             value) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    path = tmp_path / "crafted.pt"
+    torch.save({**payload, key: value}, path)
+    with pytest.raises(UserError, match=f"{path} is damaged: its {key} .* is not a"):
+        load_trained(path)
+    torch.save({**payload, "train_seconds": 12}, path)  # an int is a number of seconds too
+    assert load_trained(path).train_seconds == 12.0

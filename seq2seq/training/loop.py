@@ -269,7 +269,7 @@ class Trainer:
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.position = state.data_position
         self.bad_evals = state.bad_evals
-        self.train_seconds = float(payload.get("train_seconds", 0.0))
+        self.train_seconds = float(payload.get("train_seconds") or 0.0)
         self.nonfinite_total = state.nonfinite_steps
         self.metrics = dict(payload.get("metrics") or {})
         self.interval = IntervalSums(**state.log_interval_sums)
