@@ -104,7 +104,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Batching, optimisation and validation of the teacher-forced training loop."""
+    """Batching, optimisation and validation of the teacher-forced training loop.
+
+    One `teacher_forcing` ratio below 1 means different things for the two models: the GRU
+    decodes step by step and a non-gold input is its own prediction of the step before, made
+    from its own earlier inputs (Bengio et al., 2015); the Transformer keeps its parallel
+    training, so a non-gold input is the prediction of a first pass fed every gold token
+    (Mihaylova & Martins, 2019; seq2seq/models/transformer.py `scheduled_inputs`). The same
+    ratio is therefore a milder departure from teacher forcing for the Transformer, and the
+    decoder_lr_multiplier (5 in the GRU configs) gives the two models different decoder rates.
+    """
 
     batch_size: int = 64  # at most this many examples per batch
     max_tokens: int = 4096  # and at most this many padded tokens (src + tgt) per batch

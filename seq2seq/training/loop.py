@@ -167,6 +167,7 @@ class Trainer:
         self.logger = RunLogger(
             self.run_dir, enabled=world.is_main, start_step=self.step,
             total_steps=self.total_steps, quiet=options.quiet,
+            decoder_lr_multiplier=train.decoder_lr_multiplier,
         )
         for notice in notices:
             self.logger.message(notice, always=True)

@@ -70,7 +70,18 @@ def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
         tags[arch] = set(events.Tags()["scalars"])
         assert TAGS <= tags[arch]
         assert any(tag.startswith("samples/valid") for tag in events.Tags()["tensors"])
-    assert tags["transformer"] == tags["gru"]
+    # and the GRU's decoder group (tiny-gru.yaml: decoder_lr_multiplier 5) its own rate
+    assert tags["transformer"] | {"train/lr_decoder"} == tags["gru"]
+
+
+def test_the_decoder_group_s_learning_rate_is_logged_with_the_base_one(tiny_runs) -> None:
+    for record in records(tiny_runs["gru"], "train"):
+        assert record["lr_decoder"] == pytest.approx(5 * record["lr"])
+    line = next(line for line in (tiny_runs["gru"] / "train.log").read_text().splitlines()
+                if line.startswith("step 5 "))
+    lr = records(tiny_runs["gru"], "train")[0]["lr"]
+    assert f"| lr {lr:.2e} (decoder {5 * lr:.2e}) |" in line
+    assert all("lr_decoder" not in r for r in records(tiny_runs["transformer"], "train"))
 
 
 def test_hparams_name_the_valid_curves_and_add_no_scalars(tiny_runs) -> None:
