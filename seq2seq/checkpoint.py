@@ -324,6 +324,13 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
         raise UserError(
             f"{path}: the weights do not fit the model its config describes ({first})"
         ) from None
+    broken = [name for name, tensor in payload["model"].items()
+              if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if broken:  # it would answer every line with nothing, and say nothing of why
+        raise UserError(
+            f"{path} is damaged: {len(broken)} weight tensor(s) hold NaN or infinite values "
+            f"(first: {broken[0]}); load an earlier checkpoint of the run"
+        )
     model.to(device).eval()
     return Trained(
         model, tokenizer, config, int(payload["step"]), path, path.parent,

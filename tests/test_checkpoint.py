@@ -4,6 +4,7 @@ trained model from a file or a run folder, and finding the newest run."""
 from __future__ import annotations
 
 import errno
+import math
 import os
 import pickle
 import shutil
@@ -327,3 +328,13 @@ def test_every_crafted_description_entry_is_one_line_on_load(tiny_runs, tmp_path
         load_trained(path)
     torch.save({**payload, "train_seconds": 12}, path)  # an int is a number of seconds too
     assert load_trained(path).train_seconds == 12.0
+
+
+def test_a_checkpoint_of_non_finite_weights_is_refused_with_a_word(tiny_runs, tmp_path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    name = next(key for key, tensor in payload["model"].items() if tensor.is_floating_point())
+    weights = {**payload["model"], name: torch.full_like(payload["model"][name], math.nan)}
+    path = tmp_path / "nan.pt"
+    torch.save({**payload, "model": weights}, path)
+    with pytest.raises(UserError, match=f"{path} is damaged: 1 weight tensor.*NaN.*{name}"):
+        load_trained(path)
