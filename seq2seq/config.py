@@ -141,6 +141,7 @@ class TrainConfig:
     patience: int = 5  # stop after this many validations without a better loss (0: never)
     num_sample_prompts: int = 8  # validation prompts decoded greedily and logged as text
     diversity_prompts: int = 500  # validation prompts decoded greedily for valid/distinct_2 etc.
+    relevance_examples: int = 100  # validation examples ranked for valid/hits1_* (0: none)
     keep_checkpoints: int = 0  # weights-only step-<N>.pt snapshots kept, spread over the run
     select: str = "loss"  # which checkpoint chat/compare use and early stopping watches
     select_margin: float = 0.1  # "diverse": perplexity within this fraction of the best
@@ -154,8 +155,10 @@ class TrainConfig:
                     "log_interval"):
             check(getattr(self, key) >= 1, f"train.{key}", "must be >= 1")
         for key in ("max_steps", "warmup_steps", "patience", "num_sample_prompts",
-                    "teacher_forcing_decay_steps", "diversity_prompts"):
+                    "teacher_forcing_decay_steps", "diversity_prompts", "relevance_examples"):
             check(getattr(self, key) >= 0, f"train.{key}", "must be >= 0")
+        check(self.relevance_examples != 1, "train.relevance_examples",
+              "must be 0 (none) or >= 2 (the context gap gives each another's prompt)")
         check(self.max_nonfinite_steps >= 1, "train.max_nonfinite_steps", "must be >= 1")
         check(self.lr > 0, "train.lr", "must be > 0")
         check_choice(self.schedule, SCHEDULES, "train.schedule")

@@ -55,8 +55,7 @@ from seq2seq.config import (
 from seq2seq.decoding import Decoding, generate, token_scores
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
-from seq2seq.pretrained import ROOT, shipped_pair
-from seq2seq.runs import BEST, SHIPPED, find_latest_run
+from seq2seq.runs import BEST, PRETRAINED, SHIPPED, find_latest_run, shipped_pair
 
 HISTORY_FILE = Path.home() / ".cache" / "seq2seq-chatbots" / "chat_history"
 HISTORY_LENGTH = 1000
@@ -131,7 +130,7 @@ def load_bots(
     return bots
 
 
-def default_models(runs_dir: Path = Path("runs"), shipped: Path = ROOT) -> list[Path]:
+def default_models(runs_dir: Path = Path("runs"), shipped: Path = PRETRAINED) -> list[Path]:
     """The newest run under `runs_dir`; without one, the pretrained pair under `shipped`.
 
     Raises:
@@ -199,7 +198,7 @@ def banner(bots: list[Bot], chosen: bool) -> str:
     lines = [describe(bot) for bot in bots]
     if not chosen and all(bot.trained.path.name == SHIPPED for bot in bots):
         lines.insert(0, f"no trained run under runs/: chatting with the pretrained models "
-                     f"shipped in {ROOT}/ (their model cards: {ROOT}/*/MODEL_CARD.md)")
+                     f"shipped in {PRETRAINED}/ (their model cards: {PRETRAINED}/*/MODEL_CARD.md)")
     return "\n".join(lines)
 
 

@@ -8,6 +8,13 @@ All statistics split replies on whitespace and lowercase them, so they mean the 
 tokenizer. distinct-n is reported with the n-gram count it rests on: a handful of n-grams makes
 any ratio meaningless, so below `MIN_NGRAMS` the tables say "n/a".
 
+Two definitions of distinct-n are in use. This repo's `distinct_n` divides the distinct n-grams
+by all n-grams of the replies (a share: 1.0 when no n-gram repeats, whatever the length); Li et
+al. (2016: "the number of distinct unigrams and bigrams ... scaled by total number
+of generated tokens") divide by the generated words (`distinct_n_per_word`). They agree for
+n = 1; for n = 2 Li et al.'s is smaller by the factor bigrams / words (one bigram fewer than
+words per reply), so short replies lower it. Reports give both for n = 2.
+
 References:
     Li et al., 2016, "A Diversity-Promoting Objective Function for Neural Conversation Models"
         (distinct-1 / distinct-2).
@@ -29,6 +36,11 @@ def words(text: str) -> list[str]:
     return text.lower().split()
 
 
+def reply_key(text: str) -> str:
+    """What makes two replies the same reply: their words, lowercased, whitespace collapsed."""
+    return " ".join(words(text))
+
+
 def ngram_counts(replies: list[str], n: int) -> tuple[int, int]:
     """(unique n-grams, total n-grams) over all replies; n-grams never cross replies."""
     total = 0
@@ -48,6 +60,13 @@ def distinct_n(replies: list[str], n: int) -> float:
     """
     unique, total = ngram_counts(replies, n)
     return unique / total if total else 0.0
+
+
+def distinct_n_per_word(replies: list[str], n: int) -> float:
+    """Li et al. (2016)'s distinct-n: unique n-grams / generated words (0.0 without words)."""
+    unique, _ = ngram_counts(replies, n)
+    total_words = sum(len(words(r)) for r in replies)
+    return unique / total_words if total_words else 0.0
 
 
 def distinct_or_none(replies: list[str], n: int) -> tuple[float | None, int]:
@@ -81,7 +100,7 @@ class ReplyCounts:
 
 def reply_counts(replies: list[str], k: int = TOP_REPLIES) -> ReplyCounts:
     """Count identical replies (compared lowercased with whitespace collapsed)."""
-    counts = Counter(" ".join(words(r)) for r in replies)
+    counts = Counter(reply_key(r) for r in replies)
     top = counts.most_common(k)
     n = len(replies)
     if n == 0:

@@ -44,6 +44,8 @@ LAST = "last.pt"
 SELECTED = "selected.pt"  # written by a run with train.select other than "loss"
 SNAPSHOT_PREFIX = "step-"  # weights-only snapshots: step-<N>.pt (train.keep_checkpoints)
 SHIPPED = "model.pt"  # the checkpoint of a pretrained/ folder (seq2seq.pretrained)
+PRETRAINED = Path("pretrained")  # the shipped models, relative to the working folder as runs/ is
+PAIR = ("transformer", "gru")  # the shipped pair, in the order chat.py shows them
 
 
 def snapshot_name(step: int) -> str:
@@ -208,3 +210,8 @@ def unlock_run_dir(run_dir: Path) -> None:
             path.unlink()
     except OSError:
         pass
+
+
+def shipped_pair(root: Path = PRETRAINED) -> list[Path]:
+    """The folders of the shipped pair present under `root`, in `PAIR` order."""
+    return [root / name for name in PAIR if (root / name / SHIPPED).is_file()]

@@ -140,6 +140,7 @@ def test_validation_cost_times_both_parts_of_a_validation(tiny_runs, data_cache,
     assert validation_cost([str(tiny_runs["gru"]), "--corpus", str(corpus), "--repeats", "1"]) == 0
     line = capsys.readouterr().out.strip()
     assert "validation loss" in line and "diversity decoding" in line and "ratio" in line
+    assert "relevance ranking 0.00 s" in line  # the fixture's 18 validation replies: not ranked
 
 
 def test_hotspots_prints_a_table_per_hot_path():

@@ -3,6 +3,7 @@ import pytest
 from seq2seq.diversity import (
     MIN_NGRAMS,
     distinct_n,
+    distinct_n_per_word,
     distinct_or_none,
     diversity_scalars,
     mean_length,
@@ -20,6 +21,14 @@ def test_distinct_n_on_known_replies():
     # bigrams: 2 + 3 + 3 + 1 = 9 total; unique: (i don't) (don't know) (know .) (where is)
     # (is he) (he ?) (i know) = 7
     assert distinct_n(REPLIES, 2) == pytest.approx(7 / 9)
+
+
+def test_li_et_al_distinct_n_divides_by_words():
+    # Same replies: 13 words; for n = 1 the two definitions agree, for n = 2 Li et al.'s is
+    # 7 distinct bigrams over 13 words, not over 9 bigrams.
+    assert distinct_n_per_word(REPLIES, 1) == distinct_n(REPLIES, 1)
+    assert distinct_n_per_word(REPLIES, 2) == pytest.approx(7 / 13)
+    assert distinct_n_per_word([], 2) == 0.0
 
 
 def test_distinct_n_ignores_case_and_never_crosses_replies():

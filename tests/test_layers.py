@@ -20,10 +20,11 @@ LAYERS = (
      "tokenizer"),
     ("models",),
     ("config",),
-    ("decoding", "data", "runs"),
+    ("decoding", "data", "runs", "teacher_forcing"),
+    ("relevance",),
     ("checkpoint",),
     ("training", "comparison", "conversation"),
-    ("web",),
+    ("web", "pretrained"),
 )
 LAYER = {unit: index for index, units in enumerate(LAYERS) for unit in units}
 

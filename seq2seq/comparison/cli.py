@@ -15,6 +15,7 @@ from seq2seq.comparison.tensorboard import write_tensorboard
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
 from seq2seq.paths import check_writable_folder
+from seq2seq.relevance import CANDIDATES
 from seq2seq.runs import new_run_dir
 
 
@@ -23,7 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="compare.py",
         description="Compare trained runs on the same held-out examples with greedy decoding: "
         "loss, perplexity (token and word level, bootstrap CI of the differences), token "
-        "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed.",
+        "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed; whether the "
+        "reply answers the prompt (hits@1/5 and MRR against random and generic distractors, "
+        "the context gap) and GT/RT reference rows (docs/relevance.md).",
     )
     parser.add_argument("runs", nargs="*", help="run folders (the checkpoint each offers: "
                         "selected.pt, else best.pt), pretrained/ folders or .pt checkpoints")
@@ -47,7 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
     parser.add_argument("--samples", type=int, default=10,
                         help="sampled prompts shown side by side (with --prompts: every prompt)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the samples and bootstrap")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds the samples, the distractors and the bootstrap")
+    parser.add_argument("--candidates", type=int, default=CANDIDATES,
+                        help="hits@1/N: rank the gold reply among N candidates (N-1 distractors, "
+                        "written to distractors.jsonl); 0: no ranking")
     parser.add_argument("--max-len", type=int, default=0,
                         help="tokens per greedy reply at most (default: data.max_tgt_len + 1)")
     parser.add_argument("--attention", type=int, default=3,
@@ -67,11 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> Options:
-    for flag in ("limit", "samples", "max_len", "attention"):
+    for flag in ("limit", "samples", "max_len", "attention", "candidates"):
         if getattr(args, flag) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
     if args.batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if args.candidates == 1:
+        raise UserError("--candidates must be 0 (no ranking) or >= 2")
     if args.speed_passes < 1:
         raise UserError("--speed-passes must be >= 1")
     return Options(
@@ -79,7 +88,8 @@ def options_from(args: argparse.Namespace) -> Options:
         prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
         attention=args.attention, attention_heads=args.attention_heads,
-        speed_passes=args.speed_passes, groups=[parse_group(text) for text in args.groups],
+        speed_passes=args.speed_passes, candidates=args.candidates,
+        groups=[parse_group(text) for text in args.groups],
     )
 
 
@@ -113,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(comparison))
     md_path, _ = write_reports(comparison, out_dir)
     write_tensorboard(comparison, out_dir, images)
-    print(f"\nwrote {md_path}, report.json, attention/*.png and TensorBoard events "
+    print(f"\nwrote {md_path}, report.json, distractors.jsonl (when ranked), attention/*.png "
+          f"and TensorBoard events "
           f"(tensorboard --logdir {tensorboard_logdir(out_dir, args.runs)})", file=sys.stderr)
     return 0

@@ -1,8 +1,10 @@
 """A comparison from start to finish: load runs, pick the shared examples, score, report.
 
     runs -> one tokenizer check -> examples (a split of the runs' data, an external corpus, or
-    the user's prompts) -> per run: teacher-forced NLL, greedy replies, reply statistics ->
-    paired bootstrap of perplexity differences -> report.md, report.json, TensorBoard, PNGs
+    the user's prompts) -> distractors (drawn once) -> per run: teacher-forced NLL, greedy
+    replies, reply statistics, relevance (hits@k, MRR, context gap) -> paired bootstrap of
+    perplexity differences, reference rows -> report.md, report.json, distractors.jsonl,
+    TensorBoard, PNGs
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from seq2seq.comparison.groups import (
     summarize,
     top1_statistic,
 )
+from seq2seq.comparison.references import reference_rows, reply_stats
+from seq2seq.comparison.relevance import relevance, write_distractors
 from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
 from seq2seq.comparison.scoring import (
     TeacherForced,
@@ -43,10 +47,18 @@ from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
 from seq2seq.paths import what_it_is
+from seq2seq.relevance import (
+    CANDIDATES,
+    Distractors,
+    draw_distractors,
+    score_candidates,
+    too_few_replies,
+)
 from seq2seq.runs import checkpoint_path
 from seq2seq.tokenizer import Tokenizer
 
 SPLIT_CHOICES = ("test", "valid", "all")
+DISTRACTORS_FILE = "distractors.jsonl"
 
 
 @dataclass
@@ -66,6 +78,7 @@ class Options:
     attention: int = 3  # prompts drawn as heat-maps per run
     attention_heads: bool = False
     speed_passes: int = 3  # timed greedy passes per run, alternating runs; the median counts
+    candidates: int = CANDIDATES  # hits@1/N: the gold reply and N-1 distractors; 0: not ranked
     # --group NAME=RUN1,RUN2,...: (name, run paths) entries of several seeds, after `runs`
     groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
@@ -80,6 +93,10 @@ class Examples:
     tgt: list[np.ndarray] | None
     references: list[str] | None
     description: str  # where they come from, for the report
+    # The training split's replies (ids, text): the generic distractors and the RT row. With
+    # --split all, the external corpus's own; None with --prompts.
+    train_tgt: list[np.ndarray] | None = None
+    train_texts: list[str] | None = None
 
 
 def run_labels(trained: list[Trained]) -> list[str]:
@@ -165,7 +182,8 @@ def load_examples(options: Options, trained: list[Trained], labels: list[str]) -
             examples.src[: options.limit], examples.prompts[: options.limit],
             None if examples.tgt is None else examples.tgt[: options.limit],
             None if examples.references is None else examples.references[: options.limit],
-            f"{examples.description}, first {options.limit}",
+            f"{examples.description}, first {options.limit}", examples.train_tgt,
+            examples.train_texts,
         )
     if not examples.src:
         raise UserError(f"no examples to compare on ({examples.description})")
@@ -186,7 +204,7 @@ def split_examples(
         if options.corpus is None:
             raise UserError("--split all evaluates an external corpus: pass it with --corpus")
         corpus = Path(options.corpus)
-        split = encode_corpus(corpus, data, tokenizer)
+        split = train = encode_corpus(corpus, data, tokenizer)
         description = f"every example of {corpus}"
     else:
         prepared = prepare_data(data, resolve_corpus(options.corpus or recorded))
@@ -196,10 +214,10 @@ def split_examples(
                 "not the corpus they were trained on (pass that one with --corpus, or use "
                 "--split all to evaluate on another corpus)"
             )
-        split = prepared.splits[options.split]
+        split, train = prepared.splits[options.split], prepared.splits["train"]
         description = f"{options.split} split of {prepared.corpus}"
     return Examples(list(split.src), list(split.src_text), list(split.tgt),
-                    list(split.tgt_text), description)
+                    list(split.tgt_text), description, list(train.tgt), list(train.tgt_text))
 
 
 def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examples:
@@ -226,11 +244,30 @@ def comparison_decoding(options: Options, first: Trained) -> Decoding:
     return Decoding.plain_greedy(max_len, first.tokenizer)
 
 
+def examples_distractors(examples: Examples, options: Options) -> tuple[Distractors | None, str]:
+    """The candidates every run ranks, the random ones from the compared examples' replies, the
+    generic ones from the training split's; or None and why not (with --prompts, --candidates 0
+    or too few different replies)."""
+    if examples.references is None or examples.train_texts is None:
+        return None, "not ranked: no references"
+    if not options.candidates:
+        return None, "not ranked (--candidates 0)"
+    reason = too_few_replies(examples.references, examples.train_texts, options.candidates)
+    if reason is not None:
+        return None, f"not ranked: {reason} (pass fewer --candidates or more examples)"
+    distractors = draw_distractors(examples.references, examples.references,
+                                   examples.train_texts, examples.train_tgt, options.candidates,
+                                   options.seed)
+    return distractors, (f"gold reply + {options.candidates - 1} distractors per example, "
+                         f"random and generic, in {DISTRACTORS_FILE}")
+
+
 def evaluate_run(
-    run: Trained, label: str, examples: Examples, options: Options, decoding: Decoding
+    run: Trained, label: str, examples: Examples, options: Options, decoding: Decoding,
+    distractors: Distractors | None = None,
 ) -> tuple[RunResult, list[str], TeacherForced | None]:
     """Every number of one run on the shared examples, its greedy replies (text) and its
-    per-example scores (None with --prompts)."""
+    per-example scores (None with --prompts); relevance figures when `distractors` is given."""
     tokenizer = run.tokenizer
     batches = eval_batches(examples.src, examples.tgt, options.batch_size)
     replies = timed_replies(run.model, tokenizer, examples.src, batches, decoding, label)
@@ -243,7 +280,7 @@ def evaluate_run(
         label=label, checkpoint=str(run.path), arch=run.config.model.arch, step=run.step,
         parameters=run.model.num_parameters(), n_replies=len(texts),
         distinct_1=distinct_1, distinct_2=distinct_2, distinct_1_ngrams=unigrams,
-        distinct_2_ngrams=bigrams,
+        distinct_2_ngrams=bigrams, distinct_2_per_word=diversity.distinct_n_per_word(texts, 2),
         mean_length=diversity.mean_length(texts), top1_share=counts.top1_share,
         top10_share=counts.top10_share, unique_share=counts.unique_share,
         replies_per_second=replies.per_second, decode_seconds=replies.seconds,
@@ -265,6 +302,10 @@ def evaluate_run(
     result.word_ppl = perplexity(float(scores.nll_sum.sum()) / n_words)
     result.token_accuracy = scores.accuracy
     result.bleu, result.bleu_signature, result.bleu_detail = bleu.score, bleu.signature, bleu.detail
+    if distractors is not None:
+        candidates = score_candidates(run.model, tokenizer, examples.src, examples.tgt,
+                                      examples.tgt, distractors, options.batch_size)
+        result.relevance = relevance(candidates, options.seed)
     return result, texts, scores
 
 
@@ -362,7 +403,12 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     check_same_tokenizer(trained, labels)
     examples = load_examples(options, trained, labels)
     decoding = comparison_decoding(options, trained[0])
-    evaluated = [evaluate_run(run, label, examples, options, decoding)
+    distractors, ranked = examples_distractors(examples, options)
+    if distractors is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_distractors(out_dir / DISTRACTORS_FILE, examples.prompts, examples.references,
+                          examples.references, distractors)
+    evaluated = [evaluate_run(run, label, examples, options, decoding, distractors)
                  for run, label in zip(trained, labels, strict=True)]
     results, replies, scores = (list(column) for column in zip(*evaluated, strict=True))
     time_more_passes(trained, results, examples, options, decoding)
@@ -392,7 +438,12 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         "run, the runs taking turns",
         "seed": options.seed,
     }
-    comparison = Comparison(results, side_by_side(examples, replies, shown), differences, setup)
+    setup["candidates"] = ranked
+    rows = [reply_stats(label, texts) for label, texts in zip(labels, replies, strict=True)]
+    if examples.references is not None and examples.train_texts is not None:
+        rows += reference_rows(examples.references, examples.train_texts, options.seed)
+    comparison = Comparison(results, side_by_side(examples, replies, shown), differences, setup,
+                            rows)
     if options.groups:
         comparison.groups = summarize(groups, trained, results, comparison.metrics())
         comparison.group_differences = group_differences(groups, scores, replies, options.seed)

@@ -1,8 +1,9 @@
 """The comparison as Markdown (stdout and report.md) and JSON (report.json).
 
-stdout shows the metric table and the perplexity differences; report.md adds the setup, the
-BLEU signature, the most frequent replies and the side-by-side samples; report.json holds the
-same numbers at full precision.
+stdout shows the metric table, the perplexity differences, the relevance table (hits@k, MRR,
+context gap) and the reply statistics with the GT/RT reference rows; report.md adds the setup,
+the BLEU signature, the most frequent replies and the side-by-side samples; report.json holds
+the same numbers at full precision.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from seq2seq.comparison.bootstrap import Interval
 from seq2seq.comparison.groups import format_spread
+from seq2seq.comparison.references import ReplyStats
+from seq2seq.comparison.relevance import Relevance
 from seq2seq.comparison.results import Comparison, Metric, RunResult, Sample
 from seq2seq.diversity import MIN_NGRAMS
 from seq2seq.markdown import cell, table
@@ -76,6 +80,68 @@ def differences_table(comparison: Comparison) -> str:
     return table(["token perplexity difference", "n", "difference", CONFIDENCE_LABEL], rows)
 
 
+def interval_cell(interval: Interval | None, digits: int) -> str:
+    """"value [lower, upper]", or "n/a"."""
+    if interval is None:
+        return "n/a"
+    i = interval
+    return f"{i.difference:.{digits}f} [{i.lower:.{digits}f}, {i.upper:.{digits}f}]"
+
+
+def relevance_rows(relevance: Relevance) -> list[tuple[str, Interval | None, int]]:
+    """(row label, interval, decimals) of every relevance figure, in table order."""
+    n = relevance.candidates
+    rows = []
+    for score, suffix in (("", ""), ("_pmi", " (PMI)")):
+        for distractors in ("random", "generic"):
+            ranking = getattr(relevance, distractors + score)
+            for key, name in (("hits1", f"hits@1/{n}"), ("hits5", f"hits@5/{n}"),
+                              ("mrr", "MRR")):
+                rows.append((f"{name} {distractors}{suffix}",
+                             None if ranking is None else getattr(ranking, key), 3))
+    rows.append(("context gap: deranged - own prompt (nats/token)", relevance.gap_deranged, 3))
+    rows.append(("context gap: empty - own prompt (nats/token)", relevance.gap_empty, 3))
+    return rows
+
+
+def relevance_table(comparison: Comparison) -> str:
+    """hits@k, MRR and the context gaps of every run, with their 95% intervals ("" when the
+    runs were not ranked)."""
+    scored = [run.relevance for run in comparison.runs]
+    if any(r is None for r in scored):
+        return ""
+    per_run = [relevance_rows(r) for r in scored]
+    rows = []
+    for position, (label, first, _) in enumerate(per_run[0]):
+        cells = [interval_cell(rows_of_run[position][1], rows_of_run[position][2])
+                 for rows_of_run in per_run]
+        rows.append([label, "n/a" if first is None else str(first.n), *cells])
+    n = scored[0].candidates
+    chance = sum(1 / k for k in range(1, n + 1)) / n
+    return (table(["does the reply answer the prompt?", "n", *map(cell, comparison.labels)],
+                  rows)
+            + f"\n\nChance: hits@1 {1 / n:.3f}, hits@5 {min(5, n) / n:.3f}, MRR {chance:.3f}. "
+            "Ranked by mean NLL per token of each candidate given the prompt (the headline), "
+            "or by PMI: minus the same given an empty prompt. Context gap 0: the prompt is "
+            f"ignored. {CONFIDENCE_LABEL} in brackets.")
+
+
+def reply_rows_table(rows: list[ReplyStats]) -> str:
+    """The reply statistics of every run's greedy replies and of the GT/RT reference rows."""
+    def share(value: float | None, count: int) -> str:
+        return f"{'n/a' if value is None else f'{value:.4f}'} ({count:,})"
+
+    return table(
+        ["replies", "n", "distinct-1 (unigrams)", "distinct-2 (bigrams)",
+         "distinct-2 per word (Li et al.)", "most frequent reply share",
+         "distinct replies share", "mean length (words)"],
+        [[cell(r.label), str(r.n_replies), share(r.distinct_1, r.distinct_1_ngrams),
+          share(r.distinct_2, r.distinct_2_ngrams), f"{r.distinct_2_per_word:.4f}",
+          f"{r.top1_share:.4f}", f"{r.unique_share:.4f}", f"{r.mean_length:.2f}"]
+         for r in rows],
+    )
+
+
 def groups_table(comparison: Comparison) -> str:
     """One row per metric, one column per entry: mean +- sd (n runs) over its seeds."""
     rows = [[metric.label, *(format_spread(group.metrics[metric.key], metric.digits)
@@ -94,7 +160,8 @@ def group_differences_table(comparison: Comparison) -> str:
 
 
 def summary(comparison: Comparison) -> str:
-    """What stdout shows: the metric table, then the perplexity differences if any; with
+    """What stdout shows: the metric table, then the perplexity differences, the relevance
+    table and the reply statistics with the reference rows (each when there is one); with
     --group, first every entry as mean +- sd over its seeds and their differences."""
     parts = [metrics_table(comparison)]
     if comparison.groups:
@@ -112,6 +179,10 @@ def summary(comparison: Comparison) -> str:
             differences_table(comparison)
             + f"\n\n{CONFIDENCE_LABEL}: paired bootstrap over examples, {resamples} resamples."
         )
+    if relevance_table(comparison):
+        parts.append(relevance_table(comparison))
+    if comparison.reply_rows:
+        parts.append(reply_rows_table(comparison.reply_rows))
     return "\n\n".join(parts)
 
 
@@ -142,9 +213,12 @@ def markdown(comparison: Comparison) -> str:
         "without label smoothing: per target token (eos included) and per reference word "
         "(whitespace words of the reference as the tokenizer normalises it, + 1 per reply for "
         "its end). BLEU compares greedy replies with those references, lowercased. Reply-level "
-        "numbers split greedy replies on whitespace, lowercased; distinct-n shows the n-grams "
-        f"it rests on and reads n/a below {MIN_NGRAMS}. Speed is replies per second "
-        "of batched greedy decoding, generation only.",
+        "numbers split greedy replies on whitespace, lowercased; distinct-n is distinct "
+        "n-grams / all n-grams, shows the n-grams it rests on and reads n/a below "
+        f"{MIN_NGRAMS}; Li et al.'s distinct-2 divides by the words instead. GT are the gold "
+        "replies, RT one random training reply per example (Csáky et al., 2019). Speed is "
+        "replies per second of batched greedy decoding, generation only. docs/relevance.md "
+        "defines the relevance figures.",
         "",
     ]
     if speed_spread(comparison):

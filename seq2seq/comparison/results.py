@@ -12,6 +12,8 @@ from typing import Any
 
 from seq2seq.comparison.bootstrap import Interval
 from seq2seq.comparison.groups import GroupDifference, GroupSummary
+from seq2seq.comparison.references import ReplyStats
+from seq2seq.comparison.relevance import Relevance
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("bleu", "BLEU (greedy)", 2, "n_replies", True),
     Metric("distinct_1", "distinct-1", 4, "n_replies", False, "distinct_1_ngrams"),
     Metric("distinct_2", "distinct-2", 4, "n_replies", False, "distinct_2_ngrams"),
+    Metric("distinct_2_per_word", "distinct-2 per word (Li et al.)", 4, "n_replies", False),
     Metric("mean_length", "mean reply length (words)", 2, "n_replies", False),
     Metric("top1_share", "most frequent reply share", 4, "n_replies", False),
     Metric("top10_share", "top-10 replies share", 4, "n_replies", False),
@@ -52,10 +55,12 @@ class RunResult:
             perplexity's denominator.
         n_replies: greedy replies generated (one per example or prompt).
         distinct_1, distinct_2: None when their replies hold fewer than `MIN_NGRAMS` n-grams;
-            distinct_1_ngrams, distinct_2_ngrams: the n-gram counts they rest on.
+            distinct_1_ngrams, distinct_2_ngrams: the n-gram counts they rest on;
+            distinct_2_per_word: Li et al.'s distinct-2 (distinct bigrams / words).
         top_replies: the most frequent greedy replies with their counts.
         replies_per_second: the median of `speed_passes`, the replies/s of each timed pass.
         epoch, train_minutes, train_device: how it was trained (None: not recorded).
+        relevance: hits@k, MRR and the context gap (None with --prompts or --candidates 0).
     """
 
     label: str
@@ -89,6 +94,8 @@ class RunResult:
     bleu: float | None = None
     bleu_signature: str | None = None
     bleu_detail: str | None = None
+    distinct_2_per_word: float = 0.0
+    relevance: Relevance | None = None
 
 
 @dataclass
@@ -118,6 +125,7 @@ class Comparison:
     samples: list[Sample]
     differences: list[Difference] = field(default_factory=list)
     setup: dict[str, Any] = field(default_factory=dict)  # split, corpus, limit, seed, ...
+    reply_rows: list[ReplyStats] = field(default_factory=list)  # every run's, then GT and RT
     # with --group: every entry's figures over its seeds, and the differences between entries
     groups: list[GroupSummary] = field(default_factory=list)
     group_differences: list[GroupDifference] = field(default_factory=list)
@@ -149,6 +157,7 @@ class Comparison:
             "perplexity_differences": [
                 {"a": d.a, "b": d.b, **asdict(d.interval)} for d in self.differences
             ],
+            "reply_statistics": [asdict(row) for row in self.reply_rows],
             "samples": [asdict(sample) for sample in self.samples],
             "groups": [asdict(group) for group in self.groups],
             "group_differences": [asdict(d) for d in self.group_differences],

@@ -20,8 +20,8 @@ from tqdm import tqdm
 from seq2seq.batching import collate, make_batches
 from seq2seq.decoding import Decoding, generate
 from seq2seq.device import synchronize
-from seq2seq.metrics import example_scores
 from seq2seq.models import Seq2SeqModel
+from seq2seq.teacher_forcing import example_sums
 from seq2seq.tokenizer import Tokenizer
 
 # Padded src + target tokens per evaluation batch: bounds the (B, T, V) logits' memory.
@@ -77,17 +77,7 @@ def teacher_forced(
         src, tgt: N context and response id arrays (without bos/eos).
         batches: index arrays covering every example once (`eval_batches`).
     """
-    n = len(src)
-    nll_sum, n_tokens, correct = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, np.int64)
-    specials = dict(pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
-    with torch.inference_mode():
-        for index in tqdm(batches, desc=f"score {desc}", disable=None, leave=False):
-            batch = collate([src[i] for i in index], [tgt[i] for i in index], **specials)
-            batch = batch.to(model.device)
-            logits = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-            # Per-example sums for the bootstrap, copied to the host once per batch.
-            sums = example_scores(logits, batch.tgt_out, tokenizer.pad_id)
-            nll_sum[index], correct[index], n_tokens[index] = (s.cpu().numpy() for s in sums)
+    nll_sum, correct, n_tokens = example_sums(model, tokenizer, src, tgt, batches, desc)
     return TeacherForced(nll_sum, n_tokens, correct)
 
 

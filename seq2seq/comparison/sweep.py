@@ -5,8 +5,10 @@ examples, over training steps.
 
 Each run folder's `step-<N>.pt` snapshots (`train.keep_checkpoints`) are scored exactly as a
 comparison scores a run (`pipeline.evaluate_run`: teacher-forced NLL and greedy replies on the
-same examples), and one figure draws, over training steps and for every run, token perplexity,
-distinct-2, the most frequent reply's share and the mean reply length. The checkpoint the run
+same examples, against the same distractors), and one figure draws, over training steps and for
+every run, token perplexity, distinct-2, the most frequent reply's share, the mean reply length,
+hits@1/N against the random and the generic distractors and the context gap (deranged - own
+prompt, nats per token; `seq2seq.relevance`). The checkpoint the run
 selected (selected.pt, else best.pt) is marked with a dashed line, its lowest validation loss
 (best.pt) with a dotted one. A Transformer whose loss is already flat while its top reply's
 share is still falling is the picture of "stopped on validation loss, kept the most generic
@@ -37,6 +39,7 @@ from seq2seq.comparison.pipeline import (
     check_same_tokenizer,
     comparison_decoding,
     evaluate_run,
+    examples_distractors,
     load_examples,
     unique_labels,
 )
@@ -47,11 +50,16 @@ from seq2seq.plots import figure_to_array, save_png
 from seq2seq.runs import BEST, SELECTED, snapshot_name, snapshot_steps
 
 CURVE_FOLDER = "curve"  # TensorBoard sub-folder of the figure
-PANELS = (  # (SweepPoint field, axis label)
-    ("token_ppl", "token perplexity (test)"),
-    ("distinct_2", "distinct-2 of greedy replies"),
-    ("top1_share", "most frequent reply's share"),
-    ("mean_length", "mean reply length (words)"),
+PANELS = (  # (SweepPoint fields, line styles, axis label)
+    (("token_ppl",), ("-",), "token perplexity (test)"),
+    (("distinct_2",), ("-",), "distinct-2 of greedy replies\n(distinct bigrams / bigrams; "
+     "Li et al.'s, / words, in sweep.md)"),
+    (("top1_share",), ("-",), "most frequent reply's share"),
+    (("mean_length",), ("-",), "mean reply length (words)"),
+    (("hits1_random", "hits1_generic"), ("-", "-."),
+     "hits@1 of the gold reply (solid: random,\ndash-dot: generic distractors; grey: chance)"),
+    (("context_gap",), ("-",), "context gap: NLL/token given another\nexample's prompt - "
+     "given its own"),
 )
 
 
@@ -64,10 +72,14 @@ class SweepPoint:
     token_ppl: float
     distinct_2: float
     distinct_2_ngrams: int
+    distinct_2_per_word: float  # Li et al.'s definition
     top1_share: float
     unique_share: float
     mean_length: float
     top_reply: str
+    hits1_random: float | None = None  # None: not ranked (too few replies, --candidates 0)
+    hits1_generic: float | None = None
+    context_gap: float | None = None
 
 
 @dataclass
@@ -80,6 +92,7 @@ class SweepRun:
     points: list[SweepPoint]
     selected_step: int | None
     best_step: int | None
+    candidates: int = 0  # N of hits@1/N; 0: not ranked
 
 
 @dataclass
@@ -100,9 +113,11 @@ def group_curve(name: str, runs: list[SweepRun]) -> SweepGroup:
     if not steps:
         raise UserError(f"--group {name}: its runs kept no snapshot at a common step")
     mean, sd = {}, {}
-    for key, _ in PANELS:
+    for key in (key for keys, _, _ in PANELS for key in keys):
         values = [[next(getattr(p, key) for p in run.points if p.step == step) for run in runs]
                   for step in steps]
+        if any(None in v for v in values):  # a relevance figure of runs that were not ranked
+            continue
         mean[key] = [statistics.fmean(v) for v in values]
         sd[key] = [statistics.stdev(v) for v in values]
     return SweepGroup(name, [run.label for run in runs], steps, mean, sd)
@@ -143,24 +158,33 @@ def sweep(options: Options) -> tuple[list[SweepRun], list[SweepGroup]]:
     if examples.tgt is None:
         raise UserError("--sweep needs references to score perplexity: drop --prompts")
     decoding = comparison_decoding(options, first[0])
+    distractors, _ = examples_distractors(examples, options)
     runs = []
     for run_dir, run_paths, label, trained in zip(run_dirs, paths, labels, first, strict=True):
         points = []
         for path in run_paths:
             run = load_trained(path, options.device)
             result, replies, _ = evaluate_run(run, f"{label} step {run.step}", examples,
-                                              options, decoding)
+                                              options, decoding, distractors)
+            relevance = result.relevance
             points.append(SweepPoint(
                 step=run.step, loss=result.loss, token_ppl=result.token_ppl,
                 distinct_2=distinct_n(replies, 2), distinct_2_ngrams=result.distinct_2_ngrams,
+                distinct_2_per_word=result.distinct_2_per_word,
                 top1_share=result.top1_share, unique_share=result.unique_share,
                 mean_length=result.mean_length,
                 top_reply=result.top_replies[0][0] if result.top_replies else "",
+                **({} if relevance is None else {
+                    "hits1_random": relevance.random.hits1.difference,
+                    "hits1_generic": relevance.generic.hits1.difference,
+                    "context_gap": relevance.gap_deranged.difference,
+                }),
             ))
         selected = marked_step(run_dir, SELECTED)
         best = marked_step(run_dir, BEST)
         runs.append(SweepRun(label, trained.config.model.arch, str(run_dir), points,
-                             selected if selected is not None else best, best))
+                             selected if selected is not None else best, best,
+                             0 if distractors is None else distractors.candidates))
     groups, start = [], len(options.runs)
     for name, group in options.groups:
         groups.append(group_curve(name, runs[start : start + len(group)]))
@@ -169,37 +193,48 @@ def sweep(options: Options) -> tuple[list[SweepRun], list[SweepGroup]]:
 
 
 def sweep_figure(runs: list[SweepRun], groups: list[SweepGroup] | None = None) -> Figure:
-    """Four panels over training steps, one line per run; dashed: selected, dotted: best loss;
-    a group's runs as thin lines, its mean as a thick one in a band of +- one sd."""
+    """Six panels over training steps, one line per run; dashed: selected, dotted: best loss;
+    a group's runs as thin lines, its mean as a thick one in a band of +- one sd. The relevance
+    panels stay empty when the runs were not ranked."""
     groups = groups or []
     in_group = {label for group in groups for label in group.runs}
-    figure = Figure(figsize=(11, 7.5), dpi=100)
+    figure = Figure(figsize=(15, 8), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 2, sharex=True).ravel()
+    axes = figure.subplots(2, 3, sharex=True).ravel()
     colours = [f"C{i}" for i in range(len(runs))]
     group_colours = [f"C{len(runs) + i}" for i in range(len(groups))]
-    for panel, (key, title) in zip(axes, PANELS, strict=True):
+    for panel, (keys, styles, title) in zip(axes, PANELS, strict=True):
         for group, colour in zip(groups, group_colours, strict=True):
-            mean = group.mean[key]
-            low = [m - s for m, s in zip(mean, group.sd[key], strict=True)]
-            high = [m + s for m, s in zip(mean, group.sd[key], strict=True)]
-            panel.fill_between(group.steps, low, high, color=colour, alpha=0.25, linewidth=0)
-            panel.plot(group.steps, mean, color=colour, linewidth=2.5,
-                       label=f"{group.name}: mean +- sd of {len(group.runs)} seeds")
+            for key, style in zip(keys, styles, strict=True):
+                if key not in group.mean:  # not ranked
+                    continue
+                mean = group.mean[key]
+                low = [m - s for m, s in zip(mean, group.sd[key], strict=True)]
+                high = [m + s for m, s in zip(mean, group.sd[key], strict=True)]
+                panel.fill_between(group.steps, low, high, color=colour, alpha=0.25, linewidth=0)
+                panel.plot(group.steps, mean, color=colour, linewidth=2.5, linestyle=style,
+                           label=f"{group.name}: mean +- sd of {len(group.runs)} seeds")
         for run, colour in zip(runs, colours, strict=True):
             if run.label in in_group:
                 continue
             steps = [p.step for p in run.points]
-            panel.plot(steps, [getattr(p, key) for p in run.points], marker="o", markersize=3,
-                       color=colour, label=f"{run.label} ({run.arch})")
+            for key, style in zip(keys, styles, strict=True):
+                values = [getattr(p, key) for p in run.points]
+                if None in values:
+                    continue
+                panel.plot(steps, values, marker="o", markersize=3, color=colour,
+                           linestyle=style, label=f"{run.label} ({run.arch})")
             if run.selected_step is not None:
                 panel.axvline(run.selected_step, color=colour, linestyle="--", linewidth=1)
             if run.best_step is not None and run.best_step != run.selected_step:
                 panel.axvline(run.best_step, color=colour, linestyle=":", linewidth=1)
         panel.set_title(title, fontsize=10)
         panel.grid(alpha=0.3)
+    if runs and runs[0].candidates:
+        axes[4].axhline(1 / runs[0].candidates, color="grey", linewidth=1)
+    axes[5].axhline(0, color="grey", linewidth=1)
     axes[0].set_yscale("log")
-    for panel in axes[2:]:
+    for panel in axes[3:]:
         panel.set_xlabel("training step")
     axes[0].legend(fontsize=8)
     figure.suptitle("every kept checkpoint on the same examples "
@@ -209,9 +244,16 @@ def sweep_figure(runs: list[SweepRun], groups: list[SweepGroup] | None = None) -
 
 
 def sweep_markdown(runs: list[SweepRun], description: str) -> str:
-    parts = [f"# Checkpoint sweep\n\nExamples: {description}. Greedy replies.\n"]
-    header = ["step", "token ppl", "distinct-2 (bigrams)", "top reply share",
-              "distinct replies", "mean length", "most frequent reply"]
+    ranked = runs[0].candidates if runs else 0
+    against = (f" hits@1/{ranked} ranks the gold reply among the same distractors at every "
+               "checkpoint (docs/relevance.md); the context gap is in nats per token."
+               if ranked else " Not ranked (too few different replies or --candidates 0).")
+    parts = [f"# Checkpoint sweep\n\nExamples: {description}. Greedy replies. distinct-2 is "
+             "distinct bigrams / bigrams; Li et al.'s divides by words instead."
+             f"{against}\n"]
+    header = ["step", "token ppl", "distinct-2 (bigrams)", "distinct-2 per word (Li et al.)",
+              "top reply share", "distinct replies", "mean length", "hits@1 random",
+              "hits@1 generic", "context gap", "most frequent reply"]
     for run in runs:
         rows = []
         for p in run.points:
@@ -219,8 +261,11 @@ def sweep_markdown(runs: list[SweepRun], description: str) -> str:
                              " (best loss)" if p.step == run.best_step else ""])
             distinct = (f"{p.distinct_2:.4f} ({p.distinct_2_ngrams})"
                         if p.distinct_2_ngrams >= MIN_NGRAMS else f"n/a ({p.distinct_2_ngrams})")
+            relevance = ["n/a" if value is None else f"{value:.3f}"
+                         for value in (p.hits1_random, p.hits1_generic, p.context_gap)]
             rows.append([f"{p.step}{marks}", f"{p.token_ppl:.2f}", distinct,
-                         f"{p.top1_share:.3f}", f"{p.unique_share:.3f}", f"{p.mean_length:.2f}",
+                         f"{p.distinct_2_per_word:.4f}", f"{p.top1_share:.3f}",
+                         f"{p.unique_share:.3f}", f"{p.mean_length:.2f}", *relevance,
                          cell(p.top_reply)])
         parts.append(f"## {run.label} ({run.arch}, {run.run_dir})\n\n{table(header, rows)}\n")
     return "\n".join(parts)
@@ -244,8 +289,10 @@ def write_sweep(
     for run in runs:
         with SummaryWriter(log_dir=str(out_dir / run.label)) as writer:
             for point in run.points:
-                for key, _ in PANELS:
-                    writer.add_scalar(f"sweep/{key}", getattr(point, key), point.step)
+                for keys, _, _ in PANELS:
+                    for key in keys:
+                        if getattr(point, key) is not None:
+                            writer.add_scalar(f"sweep/{key}", getattr(point, key), point.step)
     with SummaryWriter(log_dir=str(out_dir / CURVE_FOLDER)) as writer:
         writer.add_image("sweep/curve", image, 0, dataformats="HWC")
     return png

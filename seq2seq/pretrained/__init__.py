@@ -13,20 +13,13 @@ run under runs/ chats with the shipped pair side by side. Written by
 `python -m seq2seq.pretrained export RUN pretrained/<name>` (`export.py`); the golden file that
 pins what the shipped pair says is written by `python -m seq2seq.pretrained golden`
 (`golden.py`).
+
+The folder's names and finding the pair (`PRETRAINED`, `PAIR`, `shipped_pair`) live in
+`seq2seq.runs` with the other folder names, so that the chat can find the pair without this
+package (which sits above the comparison).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from seq2seq.runs import SHIPPED
-
-ROOT = Path("pretrained")  # relative to the working folder, as runs/ is
-PAIR = ("transformer", "gru")  # the shipped pair, in the order chat.py shows them
 CONFIG = "config.yaml"
 CARD = "MODEL_CARD.md"
-
-
-def shipped_pair(root: Path = ROOT) -> list[Path]:
-    """The folders of the shipped pair present under `root`, in `PAIR` order."""
-    return [root / name for name in PAIR if (root / name / SHIPPED).is_file()]

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from seq2seq.errors import UserError, run_cli
-from seq2seq.pretrained import PAIR, ROOT, shipped_pair
 from seq2seq.pretrained.compact import PRECISIONS
+from seq2seq.runs import PAIR, PRETRAINED, shipped_pair
 
 GOLDEN = Path("tests/golden/pretrained.txt")
 GOLDEN_PROMPTS = Path("tests/golden/prompts.txt")
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "precision, config, model card with test-split figures)")
     export.add_argument("run", help="a run folder (the checkpoint it offers: selected.pt, else "
                         "best.pt) or a .pt checkpoint")
-    export.add_argument("out", help=f"the folder to write, e.g. {ROOT / PAIR[0]}")
+    export.add_argument("out", help=f"the folder to write, e.g. {PRETRAINED / PAIR[0]}")
     export.add_argument("--precision", default="float16", choices=sorted(PRECISIONS),
                         help="how the weights are stored (loaded as float32 either way)")
     export.add_argument("--corpus", help="the corpus of the test split the card's figures are "
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     golden.add_argument("--exchanges", type=Path, default=GOLDEN_EXCHANGES,
                         help=f"prompt<TAB>reply rows (default: {GOLDEN_EXCHANGES})")
     golden.add_argument("models", nargs="*", type=Path,
-                        help=f"shipped folders (default: the pair under {ROOT}/)")
+                        help=f"shipped folders (default: the pair under {PRETRAINED}/)")
     return parser.parse_args(argv)
 
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folders = args.models or shipped_pair()
     if not folders:
-        raise UserError(f"no shipped models under {ROOT}/ (export them first: "
+        raise UserError(f"no shipped models under {PRETRAINED}/ (export them first: "
                         "python -m seq2seq.pretrained export RUN pretrained/NAME)")
     for path in (args.prompts, args.exchanges):
         if not path.is_file():

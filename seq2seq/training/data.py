@@ -19,7 +19,7 @@ from seq2seq.data.dialogues import count_summary
 from seq2seq.data.entropy import filter_summary
 from seq2seq.errors import UserError
 from seq2seq.training.distributed import Distributed
-from seq2seq.training.validation import sample_indices
+from seq2seq.training.validation import relevance_probe, sample_indices
 
 
 def prepare_on_main_first(
@@ -75,6 +75,10 @@ class TrainingData:
             max_tokens=self.settings.max_tokens, batch_size=self.settings.batch_size,
         ) if len(spread) else []
         self.diversity_batches = [self.collate(self.valid, spread[group]) for group in groups]
+        # Seeded by the data config, like the split: every model of one data config is ranked
+        # on the same examples and candidates.
+        self.relevance = relevance_probe(self.valid, self.train, self.settings.relevance_examples,
+                                         config.data.split_seed)
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """This process's batches of `epoch` (example indices), a whole number of steps:

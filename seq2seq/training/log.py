@@ -7,6 +7,7 @@ Transformer run and a GRU run:
     train/nonfinite_steps valid/loss valid/ppl valid/token_acc
     valid/distinct_1 valid/distinct_2 valid/distinct_1_ngrams valid/distinct_2_ngrams
     valid/distinct_replies valid/top_reply_share valid/reply_length
+    valid/hits1_random valid/hits1_generic valid/context_gap (docs/relevance.md)
     text: samples/valid (prompts, replies, gold), replies/valid_top (most frequent replies)
     hparams: the flattened config; its metrics are the valid/* tags above (no extra scalars)
 
@@ -20,7 +21,10 @@ gradient norm before clipping; train/tokens_per_s counts real (non-pad) source a
 per second of training steps.
 
 The valid/distinct_*, distinct_replies, top_reply_share and reply_length scalars describe the
-greedy replies to `train.diversity_prompts` fixed validation prompts (`seq2seq.diversity`).
+greedy replies to `train.diversity_prompts` fixed validation prompts (`seq2seq.diversity`);
+valid/hits1_random, hits1_generic and context_gap rank the gold replies of
+`train.relevance_examples` fixed validation examples among 19 distractors each
+(`seq2seq.training.validation.relevance_probe`).
 
 metrics.jsonl holds one JSON object per train log line ("kind": "train") and per validation
 ("kind": "valid", with its sample replies and most frequent replies), so runs can be compared
@@ -197,6 +201,11 @@ class RunLogger:
             diverse = (
                 f" | distinct-2 {values['distinct_2']:.3f} | top reply "
                 f"{values['top_reply_share']:.0%} | {values['reply_length']:.1f} words"
+            )
+        if "hits1_random" in values:
+            diverse += (
+                f" | hits@1 random {values['hits1_random']:.1%} generic "
+                f"{values['hits1_generic']:.1%} | context gap {values['context_gap']:.3f}"
             )
         self.message(
             f"valid step {step} | loss {values['loss']:.4f} | ppl {values['ppl']:.1f} | "

@@ -84,7 +84,12 @@ from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_
 from seq2seq.training.selection import Selection, thin
 from seq2seq.training.signals import StopOnSignal
 from seq2seq.training.step import Objective, train_step
-from seq2seq.training.validation import diversity_replies, sample_replies, validate
+from seq2seq.training.validation import (
+    diversity_replies,
+    relevance_scalars,
+    sample_replies,
+    validate,
+)
 
 # Why a run stopped; agreed between processes as the largest index any of them reports.
 STOP_REASONS = ("", "max_steps", "epochs", "patience", "time_budget", "signal")
@@ -459,6 +464,9 @@ class Trainer:
                 self.raw_model, data.prompts, data.prompt_texts, data.gold_texts,
                 self.tokenizer, self.sample_decoding, self.precision, self.config.train.seed,
             )
+            if data.relevance is not None:
+                metrics.update(relevance_scalars(self.raw_model, data.relevance, self.tokenizer,
+                                                 self.config.train.batch_size))
         if replies:
             metrics.update(diversity_scalars(replies))
         best, selected = self.selection.update(self.step, metrics)

@@ -18,6 +18,7 @@ from seq2seq.tokenizer import Tokenizer
 RESUME_MAY_CHANGE = {
     "train.max_steps", "train.epochs", "train.patience", "train.eval_interval",
     "train.log_interval", "train.num_sample_prompts", "train.diversity_prompts",
+    "train.relevance_examples",
     "train.keep_checkpoints",
 }
 

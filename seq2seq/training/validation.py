@@ -1,5 +1,7 @@
 """Validation: teacher-forced loss, perplexity and token accuracy, the diversity of greedy
-replies to fixed prompts, and a few decoded replies to read.
+replies to fixed prompts, whether the model prefers the gold reply to distractors given the
+prompt (hits@1, the context gap: `seq2seq.relevance`), and a few decoded replies to
+read.
 
 The validation loss is plain NLL per real target token whatever `train.label_smoothing` is, and
 the GRU is scored with full teacher forcing whatever its training ratio: the numbers of the two
@@ -9,14 +11,25 @@ architectures measure the same thing. The diversity replies are plain greedy (wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from seq2seq.batching import Batch
+from seq2seq.data import Split
 from seq2seq.decoding import Decoding, eval_mode, generate
 from seq2seq.device import Precision
 from seq2seq.metrics import Accumulator
 from seq2seq.models import Seq2SeqModel
+from seq2seq.relevance import (
+    CANDIDATES,
+    Distractors,
+    draw_distractors,
+    headline,
+    score_candidates,
+    too_few_replies,
+)
 from seq2seq.tokenizer import Tokenizer
 
 
@@ -49,6 +62,45 @@ def diversity_replies(
             result = generate(model, batch.src, batch.src_mask, decoding)
         replies.extend(tokenizer.decode(ids) for ids in result.tokens)
     return replies
+
+
+@dataclass(frozen=True)
+class RelevanceProbe:
+    """Fixed validation examples and their candidates, drawn once per run."""
+
+    src: list[np.ndarray]  # the sampled examples' prompts
+    gold: list[np.ndarray]  # and replies
+    pool: list[np.ndarray]  # every validation reply: the random distractors' source
+    distractors: Distractors
+
+
+def relevance_probe(
+    valid: Split, train: Split, count: int, seed: int
+) -> RelevanceProbe | None:
+    """`count` validation examples spread over the split with CANDIDATES - 1 random distractors
+    (other validation replies) and generic ones (the training split's most frequent replies),
+    fixed by `seed`; None when count is 0 or the splits hold too few different replies."""
+    chosen = sample_indices(count, len(valid))
+    if len(chosen) < 2 or too_few_replies(valid.tgt_text, train.tgt_text, CANDIDATES):
+        return None
+    distractors = draw_distractors(
+        [valid.tgt_text[i] for i in chosen], valid.tgt_text, train.tgt_text, train.tgt,
+        CANDIDATES, seed,
+    )
+    return RelevanceProbe([valid.src[i] for i in chosen], [valid.tgt[i] for i in chosen],
+                          list(valid.tgt), distractors)
+
+
+@torch.no_grad()
+def relevance_scalars(
+    model: Seq2SeqModel, probe: RelevanceProbe, tokenizer: Tokenizer, batch_size: int
+) -> dict[str, float]:
+    """{"hits1_random", "hits1_generic", "context_gap"} on the probe, by mean NLL per token
+    (no empty prompt, no intervals: the cheap part of what compare.py reports)."""
+    with eval_mode(model):
+        scores = score_candidates(model, tokenizer, probe.src, probe.gold, probe.pool,
+                                  probe.distractors, batch_size, with_empty=False)
+    return headline(scores)
 
 
 def sample_indices(count: int, available: int) -> list[int]:

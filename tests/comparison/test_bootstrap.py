@@ -5,6 +5,7 @@ from seq2seq.comparison.bootstrap import (
     bootstrap_perplexities,
     perplexity_difference_intervals,
     pooled_perplexity,
+    ratio_interval,
 )
 
 
@@ -54,3 +55,15 @@ def test_resampling_is_paired_and_seeded():
     twin = bootstrap_perplexities(np.stack([nll[0], nll[0]]), tokens, resamples=250, seed=7)
     np.testing.assert_array_equal(twin[:, 0], twin[:, 1])
     assert not np.allclose(a, bootstrap_perplexities(nll, tokens, resamples=250, seed=8))
+
+
+def test_ratio_interval_of_a_mean_and_of_a_paired_difference_per_token():
+    hits = np.array([1.0] * 10 + [0.0] * 90)
+    interval = ratio_interval(hits, np.ones(100), seed=2)
+    assert interval.difference == pytest.approx(0.1)
+    assert 0.03 < interval.lower < 0.1 < interval.upper < 0.17
+    assert (interval.resamples, interval.n) == (1000, 100)
+    # Paired: a constant gap of 0.5 nats on every token has no spread at all.
+    tokens = np.arange(1.0, 51.0)
+    gap = ratio_interval(0.5 * tokens, tokens, seed=2)
+    assert gap.difference == gap.lower == gap.upper == pytest.approx(0.5)

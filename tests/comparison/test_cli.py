@@ -65,12 +65,55 @@ def compared(tiny_runs, data_cache, tmp_path_factory) -> tuple[str, Path]:
         stdout = compare(
             [str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--corpus", str(EXCHANGES),
              "--out", str(out), "--device", "cpu", "--samples", "4", "--batch-size", "8",
-             "--threads", "1"],
+             "--threads", "1", "--candidates", "5"],
             data_cache,
         )
     finally:
         torch.set_num_threads(threads)
     return stdout, out
+
+
+def test_relevance_and_reference_rows_are_printed_and_written(compared, tiny_runs, data_cache):
+    stdout, out = compared
+    report = json.loads((out / "report.json").read_text())
+    rows = table_rows(stdout)
+    lines = [json.loads(line) for line in (out / "distractors.jsonl").read_text().splitlines()]
+    test = prepare_data(load_trained(tiny_runs["gru"]).config.data, EXCHANGES,
+                        cache_dir=data_cache).splits["test"]
+    assert [line["gold"] for line in lines] == list(test.tgt_text)
+    for line in lines:
+        assert len(line["random"]) == len(line["generic"]) == 4
+        assert line["gold"] not in line["random"] + line["generic"]
+        assert line["deranged_prompt"] != line["prompt"]
+    for run in report["runs"]:
+        figures = run["relevance"]
+        assert figures["candidates"] == 5
+        hits1 = figures["random"]["hits1"]
+        assert hits1["n"] == len(lines) and 0 <= hits1["lower"] <= hits1["upper"] <= 1
+        shown = rows["hits@1/5 random"][1 + [r["label"] for r in report["runs"]].index(
+            run["label"])]
+        assert shown == f"{hits1['difference']:.3f} [{hits1['lower']:.3f}, {hits1['upper']:.3f}]"
+        assert figures["gap_empty"] is not None and figures["random_pmi"] is not None
+    labels = [row["label"] for row in report["reply_statistics"]]
+    assert labels == ["transformer", "gru", "GT (gold replies)", "RT (random training replies)"]
+    gold = next(r for r in report["reply_statistics"] if r["label"].startswith("GT"))
+    assert gold["n_replies"] == len(test) and rows["GT (gold replies)"][0] == str(len(test))
+    # The same comparison draws the same candidates.
+    again = out.parent / "again"
+    compare([str(tiny_runs["gru"]), str(tiny_runs["transformer"]), "--corpus", str(EXCHANGES),
+             "--out", str(again), "--device", "cpu", "--candidates", "5", "--attention", "0",
+             "--speed-passes", "1", "--samples", "0"], data_cache)
+    assert (again / "distractors.jsonl").read_text() == (out / "distractors.jsonl").read_text()
+
+
+def test_too_few_replies_for_the_candidates_is_said_not_fatal(tiny_runs, data_cache, tmp_path):
+    stdout = compare([str(tiny_runs["gru"]), str(tiny_runs["transformer"]), "--corpus",
+                      str(EXCHANGES), "--out", str(tmp_path / "out"), "--device", "cpu",
+                      "--attention", "0", "--speed-passes", "1", "--samples", "0"], data_cache)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["setup"]["candidates"].startswith("not ranked: only 16 different replies")
+    assert all(run["relevance"] is None for run in report["runs"])
+    assert "hits@1" not in stdout and not (tmp_path / "out" / "distractors.jsonl").exists()
 
 
 def test_report_opens_with_the_runs_and_states_threads_and_speed_passes(compared, tiny_runs):

@@ -32,7 +32,8 @@ def swept(tiny_runs, data_cache, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
         patch.setenv("SEQ2SEQ_CACHE", str(data_cache))
         assert main([str(tiny_runs["transformer"]), str(tiny_runs["gru"]), "--sweep",
-                     "--corpus", str(EXCHANGES), "--device", "cpu", "--out", str(out)]) == 0
+                     "--corpus", str(EXCHANGES), "--device", "cpu", "--out", str(out),
+                     "--candidates", "5"]) == 0
     return out
 
 
@@ -62,8 +63,30 @@ def test_sweep_draws_the_curve_and_writes_tables_and_scalars(swept) -> None:
         events = EventAccumulator(str(swept / label))
         events.Reload()
         assert {"sweep/token_ppl", "sweep/distinct_2", "sweep/top1_share",
-                "sweep/mean_length"} <= set(events.Tags()["scalars"])
+                "sweep/mean_length", "sweep/hits1_random", "sweep/hits1_generic",
+                "sweep/context_gap"} <= set(events.Tags()["scalars"])
         assert len(events.Scalars("sweep/distinct_2")) == 3
+        assert len(events.Scalars("sweep/hits1_generic")) == 3
+
+
+def test_sweep_ranks_every_snapshot_against_the_same_candidates(swept, tiny_runs) -> None:
+    report = json.loads((swept / "sweep.json").read_text(encoding="utf-8"))
+    for run in report["runs"]:
+        assert run["candidates"] == 5
+        for point in run["points"]:
+            assert 0 <= point["hits1_random"] <= 1 and 0 <= point["hits1_generic"] <= 1
+            assert point["context_gap"] is not None
+    # The last snapshot is the run's last.pt: its hits@1 is what compare.py reports for it.
+    gru = next(run for run in report["runs"] if run["arch"] == "gru")
+    out = swept.parent / "last"
+    with pytest.MonkeyPatch.context(), contextlib.redirect_stdout(io.StringIO()):
+        main([str(tiny_runs["gru"] / "last.pt"), str(tiny_runs["transformer"]), "--corpus",
+              str(EXCHANGES), "--device", "cpu", "--out", str(out), "--candidates", "5",
+              "--attention", "0", "--speed-passes", "1"])
+    compared = json.loads((out / "report.json").read_text(encoding="utf-8"))["runs"][0]
+    assert gru["points"][-1]["hits1_random"] == compared["relevance"]["random"]["hits1"][
+        "difference"]
+    assert "hits@1 random" in (swept / "sweep.md").read_text(encoding="utf-8")
 
 
 def test_sweep_refuses_a_run_without_snapshots(tmp_path, tiny_runs) -> None:
