@@ -120,22 +120,52 @@ class TrainingState:
         Raises:
             UserError: a weights-only checkpoint (a snapshot, selected.pt) has none.
         """
-        missing = [key for key in (*cls.REQUIRED, "epoch") if key not in payload]
+        missing = [key for key in (*cls.REQUIRED, "epoch") if payload.get(key) is None]
         if missing:
             raise UserError(f"--resume: {path} has no training state ({', '.join(missing)})")
+        # what the loop reads besides the state proper, checked here with the rest
+        entry(payload, "epoch", int, path)
+        entry(payload, "train_seconds", float, path)
+        entry(payload, "metrics", dict, path)
         return cls(
-            optimizer=payload["optimizer"],
-            scheduler=payload["scheduler"],
-            scaler=payload["scaler"],
-            data_position=int(payload["data_position"]),
-            bad_evals=int(payload["bad_evals"]),
-            rng=payload["rng"],
-            selection=payload.get("selection"),
-            best_valid_loss=float(payload["best_valid_loss"]),
-            nonfinite_steps=int(payload.get("nonfinite_steps", 0)),
-            log_interval_sums=dict(payload.get("log_interval_sums", {})),
+            optimizer=entry(payload, "optimizer", dict, path),
+            scheduler=entry(payload, "scheduler", dict, path),
+            scaler=entry(payload, "scaler", dict, path),
+            data_position=entry(payload, "data_position", int, path),
+            bad_evals=entry(payload, "bad_evals", int, path),
+            rng=entry(payload, "rng", dict, path),
+            selection=entry(payload, "selection", dict, path),
+            best_valid_loss=entry(payload, "best_valid_loss", float, path),
+            nonfinite_steps=entry(payload, "nonfinite_steps", int, path, 0),
+            log_interval_sums=entry(payload, "log_interval_sums", dict, path, {}),
             token_frequencies=payload.get("token_frequencies"),
         )
+
+
+KINDS = {int: "a whole number >= 0", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def entry(
+    payload: dict[str, Any], key: str, kind: type, path: Path, default: Any = None
+) -> Any:
+    """`payload[key]` (`default` when absent or None) checked to be a `kind`: a crafted or
+    damaged value is one line naming the entry, not a traceback where the loop uses it.
+
+    Args:
+        kind: int (>= 0, not a bool), float (an int too, as a float), str or dict.
+    """
+    value = payload.get(key)
+    if value is None:
+        return default
+    fits = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is int:
+        fits = fits and value >= 0
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, fits = float(value), True
+    if not fits:
+        shown = repr(value) if isinstance(value, int | float | str) else type(value).__name__
+        raise UserError(f"{path} is damaged: its {key} {shown[:40]} is not {KINDS[kind]}")
+    return value
 
 
 # The temporary name `save_checkpoint` writes to, with the writer's process id.
@@ -164,6 +194,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     except OSError as error:
         raise WriteError(
             f"cannot write {path} ({error.strerror or error}); it was left as it was"
+        ) from None
+    except RuntimeError as error:
+        # torch's zip writer reports a failed write (a full disk) as a RuntimeError of its own
+        if "write" not in str(error).lower():
+            raise
+        raise WriteError(
+            f"cannot write {path} (the write failed: is the disk full?); it was left as it was"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -289,17 +326,18 @@ def load_trained(path_or_run_dir: str | Path, device: str | torch.device = "cpu"
         raise UserError(
             f"{path}: the weights do not fit the model its config describes ({first})"
         ) from None
+    broken = [name for name, tensor in payload["model"].items()
+              if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if broken:  # it would answer every line with nothing, and say nothing of why
+        raise UserError(
+            f"{path} is damaged: {len(broken)} weight tensor(s) hold NaN or infinite values "
+            f"(first: {broken[0]}); load an earlier checkpoint of the run"
+        )
     model = speed_up(model.to(device), device).eval()
     return Trained(
         model, tokenizer, config, int(payload["step"]), path, path.parent,
-        epoch=optional(payload, "epoch", int),
-        train_seconds=optional(payload, "train_seconds", float),
-        corpus=optional(payload, "corpus", str),
-        device=optional(payload, "device", str),
+        epoch=entry(payload, "epoch", int, path),  # None where an older checkpoint lacks it
+        train_seconds=entry(payload, "train_seconds", float, path),
+        corpus=entry(payload, "corpus", str, path),
+        device=entry(payload, "device", str, path),
     )
-
-
-def optional(payload: dict[str, Any], key: str, kind: type) -> Any:
-    """`kind(payload[key])`, or None where an older checkpoint lacks the key."""
-    value = payload.get(key)
-    return None if value is None else kind(value)

@@ -43,6 +43,8 @@ DIRECTIONS = ("forward", "backward", "reply_lm")
 MMI_METHODS = ("none", "antilm", "bidi")
 MMI_LMS = ("reply_lm", "empty_source")
 MIN_VOCAB_SIZE = 100
+MIN_TEMPERATURE = 1e-4  # logits / temperature must stay finite in float32
+MAX_LENGTH_PENALTY = 10.0  # max_len ** length_penalty must stay finite
 MAX_VOCAB_SIZE = 1_000_000  # sentencepiece takes an int32; no corpus here comes near either
 
 
@@ -114,7 +116,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Batching, optimisation and validation of the teacher-forced training loop."""
+    """Batching, optimisation and validation of the teacher-forced training loop.
+
+    One `teacher_forcing` ratio below 1 means different things for the two models: the GRU
+    decodes step by step and a non-gold input is its own prediction of the step before, made
+    from its own earlier inputs (Bengio et al., 2015); the Transformer keeps its parallel
+    training, so a non-gold input is the prediction of a first pass fed every gold token
+    (Mihaylova & Martins, 2019; seq2seq/models/transformer.py `scheduled_inputs`). The same
+    ratio is therefore a milder departure from teacher forcing for the Transformer, and the
+    decoder_lr_multiplier (5 in the GRU configs) gives the two models different decoder rates.
+    """
 
     batch_size: int = 64  # at most this many examples per batch
     max_tokens: int = 4096  # and at most this many padded tokens (src + tgt) per batch
@@ -224,9 +235,16 @@ class DecodeConfig:
         check(self.max_len >= 1, "decode.max_len", "must be >= 1")
         check(0 <= self.min_len <= self.max_len, "decode.min_len", "must be in [0, max_len]")
         check(self.beam_size >= 1, "decode.beam_size", "must be >= 1")
-        check(self.length_penalty >= 0, "decode.length_penalty", "must be >= 0")
+        check(
+            0 <= self.length_penalty <= MAX_LENGTH_PENALTY, "decode.length_penalty",
+            f"must be in [0, {MAX_LENGTH_PENALTY:g}] (1 averages the log-probability per token)",
+        )
         check(self.no_repeat_ngram >= 0, "decode.no_repeat_ngram", "must be >= 0")
-        check(self.temperature > 0, "decode.temperature", "must be > 0")
+        check(
+            self.temperature >= MIN_TEMPERATURE, "decode.temperature",
+            f"must be >= {MIN_TEMPERATURE:g} (lower divides the logits past float range; "
+            "decode.strategy=greedy is the limit)",
+        )
         check(self.top_k >= 0, "decode.top_k", "must be >= 0")
         check(0.0 < self.top_p <= 1.0, "decode.top_p", "must be in (0, 1]")
         check(self.repetition_penalty >= 1.0, "decode.repetition_penalty", "must be >= 1")
@@ -250,6 +268,18 @@ class DecodeConfig:
     def reranks(self) -> bool:
         """Whether several replies are made and the best kept (sample-and-rank or MMI-bidi)."""
         return self.mmi == "bidi" or (self.strategy == "sample" and self.num_samples > 1)
+
+
+def check_decode_fits(model: Any, decode: DecodeConfig) -> None:
+    """Refuse a `decode.max_len` longer than the positions a model covers (a Transformer's
+    `model.max_len`; a GRU has no limit), when the setting is made rather than at the reply."""
+    positions = getattr(model, "max_len", None)
+    if positions is not None:
+        check(
+            decode.max_len <= positions, "decode.max_len",
+            f"{decode.max_len} needs more positions than the model covers (model.max_len is "
+            f"{positions}); lower decode.max_len to at most {positions}",
+        )
 
 
 @dataclass(frozen=True)
@@ -285,6 +315,7 @@ class Config:
                     f"needs {length} positions but model.max_len is {positions}; "
                     f"raise model.max_len or lower {key}",
                 )
+        check_decode_fits(self.model, self.decode)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -466,15 +497,19 @@ def save_config(config: Config, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
 
 
-def make_decode(values: dict) -> DecodeConfig:
-    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key)."""
+def make_decode(values: dict, model: Any = None) -> DecodeConfig:
+    """A validated `DecodeConfig` from plain values (`ConfigError` naming a bad key), checked
+    against the model config `model` (when given) as soon as it is set, not at the next reply."""
     decode = build_section(DecodeConfig, values, "decode")
     decode.validate()
+    if model is not None:
+        check_decode_fits(model, decode)
     return decode
 
 
-def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
-    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode`.
+def parse_settings(decode: DecodeConfig, arguments: list[str], model: Any = None) -> DecodeConfig:
+    """`/set` arguments (`key=value`, `beam=5`, `sample`) applied to `decode` (and checked
+    against the model config `model`, when given).
 
     Raises:
         ConfigError: one line naming the bad key or value.
@@ -484,7 +519,7 @@ def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
         if argument in STRATEGIES:
             values["strategy"] = argument
             continue
-        if "=" not in argument:
+        if not argument.partition("=")[0].strip():  # no "=", or nothing before it
             raise ConfigError(
                 f"/set {argument}: expected key=value (e.g. temperature=0.7) or one of "
                 f"{', '.join(STRATEGIES)}"
@@ -494,4 +529,4 @@ def parse_settings(decode: DecodeConfig, arguments: list[str]) -> DecodeConfig:
         if key == "beam":
             values["strategy"], key = "beam", "beam_size"
         values[key] = value
-    return make_decode(values)
+    return make_decode(values, model)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -77,6 +77,8 @@ STRATEGY_OF = {
     "num_samples": "sample",
 }
 CHAT_SETTINGS = ("nbest", "seed")  # the chat's own, not fields of DecodeConfig
+# torch.Generator.manual_seed takes at most 64 bits; an n-best list is read by a person
+MAX_CHAT_SETTING = {"nbest": 100, "seed": 2**64 - 1}
 
 Notify = Callable[[str], None]
 
@@ -129,7 +131,7 @@ def load_bots(
     for i, path in enumerate(paths):
         trained = load_trained(path, device=device)
         check_tokenizers(trained, extra)
-        decode = override_decode(trained.config.decode, overrides)
+        decode = override_decode(trained.config.decode, overrides, trained.config.model)
         label = labels[i] if i < len(labels) else label_of(trained)
         bots.append(Bot(trained, label, decode, scorers=scorers))
     return bots
@@ -150,9 +152,9 @@ def default_models(runs_dir: Path = Path("runs"), shipped: Path = PRETRAINED) ->
         return pair
 
 
-def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
+def override_decode(decode: DecodeConfig, overrides: list[str], model: Any = None) -> DecodeConfig:
     """Apply `--set decode.key=value` overrides (as `/set key=value`); the other sections
-    are fixed by the checkpoint."""
+    are fixed by the checkpoint (`model`: its model config, which bounds decode.max_len)."""
     arguments = []
     for text in overrides:
         section, dot, argument = text.partition(".")
@@ -162,7 +164,7 @@ def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
                 "e.g. decode.beam_size=5)"
             )
         arguments.append(argument)
-    return parse_settings(decode, arguments)
+    return parse_settings(decode, arguments, model)
 
 
 def label_of(trained: Trained) -> str:
@@ -321,10 +323,12 @@ def split_chat_settings(arguments: list[str]) -> tuple[list[str], dict[str, int 
             number = int(value)
         except ValueError:
             number = -1
-        if number < (1 if key == "nbest" else 0):
+        if not (1 if key == "nbest" else 0) <= number <= MAX_CHAT_SETTING[key]:
             raise ConfigError(
                 f"/set {argument}: {key} takes a whole number"
-                + (" >= 1" if key == "nbest" else " >= 0, or none")
+                + (" from 1" if key == "nbest" else " from 0")
+                + f" to {MAX_CHAT_SETTING[key]}"
+                + ("" if key == "nbest" else ", or none")
             )
         own[key] = number
     return decode_arguments, own
@@ -333,7 +337,7 @@ def split_chat_settings(arguments: list[str]) -> tuple[list[str], dict[str, int 
 def apply_settings(bot: Bot, arguments: list[str]) -> tuple[DecodeConfig, dict[str, int | None]]:
     """The bot's new decode config and chat settings after `/set arguments` (not applied)."""
     decode_arguments, own = split_chat_settings(arguments)
-    return parse_settings(bot.decode, decode_arguments), own
+    return parse_settings(bot.decode, decode_arguments, bot.config.model), own
 
 
 def inapplicable(decode: DecodeConfig, arguments: list[str]) -> list[str]:

@@ -358,16 +358,25 @@ def beam_search(
     first K of them finishes its hypothesis, scored as `log p / length ** length_penalty`
     (length counts eos); the best finished one is kept per source. An eos ranked lower finishes
     nothing (it would favour short replies whatever their rank), and the K best other
-    extensions form the next beam. A source is done once K hypotheses have finished and the
-    best of them scores above every live hypothesis as it stands (Hugging Face's rule), or
-    when its best finished score cannot be beaten at all: log-probabilities only fall, so no
-    live hypothesis can end above `its score / max_len ** length_penalty`. Hypotheses still
-    alive after `max_len` steps compete as if finished there. A beam of one is greedy search.
+    extensions form the next beam. Hypotheses still alive after `max_len` steps compete as if
+    finished there. A beam of one without length penalty is greedy search; with one, it goes on
+    past the first eos while a longer reply can still score higher.
+
+    The search stops early only where it cannot change the result (the exact bound, not
+    Hugging Face's `early_stopping=False` heuristic, which compares the live scores at the
+    current length and can miss a better reply still in the beam): log-probabilities only
+    fall and a reply has at most `max_len` tokens, so a live hypothesis of summed score
+    s <= 0 can finish at best at `s / max_len ** length_penalty`. A source is done once its
+    kept finished score reaches that bound for its best live hypothesis. With a length
+    penalty this often means running to `max_len`; without one it stops as soon as the best
+    finished reply beats every live one.
 
     Arguments as for `greedy`, where `decoding.config` also gives `beam_size` (>= 1) and
     `length_penalty` (>= 0); with `nbest` > 1 every finished candidate is kept, the search runs
     until the `nbest`-th best of each source cannot be beaten, and `DecodeResult.nbest` lists
-    them. `Beams` keeps the hypotheses' books; this function is the loop.
+    them. The first reply does not depend on `nbest`: running longer cannot displace a best
+    reply that no live hypothesis can beat. `Beams` keeps the hypotheses' books; this function
+    is the loop.
     """
     finished = Finished(src.size(0)) if nbest > 1 else None
     with eval_mode(model), torch.inference_mode():
@@ -388,7 +397,7 @@ def beam_search(
             kept = beams.best_scores if finished is None else finished.nth_best(nbest).to(
                 beams.scores.device
             )
-            if beams.settle(kept, step):
+            if beams.settle(kept):
                 break
         else:
             last = beams.finish_at_max_len()
@@ -503,7 +512,6 @@ class Beams:
         self.best_history = torch.full((batch_size, max_len), decoding.eos_id, device=device)
         self.best_scores = torch.full((batch_size,), NEG_INF, device=device)  # (B,)
         self.best_attention: Tensor | None = None  # (B, max_len, H, S)
-        self.finished = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,)
         self.done = torch.zeros(batch_size, dtype=torch.bool, device=device)  # (B,)
 
     def rank(self, log_probs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -516,7 +524,7 @@ class Beams:
 
     def finish(self, scores: Tensor, beams: Tensor, tokens: Tensor, step: int) -> Tensor:
         """Finish the hypotheses whose eos is among the K best extensions of a source not yet
-        done, keep each source's best finished one, and count them.
+        done and keep each source's best finished one.
 
         Returns:
             (B, 2K) the finished ones' length-penalised scores, -inf elsewhere.
@@ -526,16 +534,14 @@ class Beams:
         ends &= ~self.done[:, None]
         candidates = torch.where(ends, scores / (step + 1) ** self.length_penalty, NEG_INF)
         self.keep_best_finished(candidates, beams)
-        self.finished += ends.sum(-1)
         return candidates
 
-    def settle(self, kept: Tensor, step: int) -> bool:
-        """Mark the sources done whose finished score `kept` (B,) no live hypothesis can beat
-        any more (see `beam_search`); True when every source is done."""
-        live = self.scores.max(-1).values  # (B,)
-        ahead = kept >= live / (step + 1) ** self.length_penalty
-        unbeatable = kept >= live / self.max_len**self.length_penalty
-        self.done |= ((self.finished >= self.beam_size) & ahead) | unbeatable
+    def settle(self, kept: Tensor) -> bool:
+        """Mark the sources done whose finished score `kept` (B,) no live hypothesis can reach
+        any more: at best one ends at `its score / max_len ** length_penalty` (see
+        `beam_search`); True when every source is done."""
+        live = self.scores.max(-1).values  # (B,) summed log-probabilities, <= 0
+        self.done |= kept >= live / self.max_len**self.length_penalty
         return bool(self.done.all())
 
     def finish_at_max_len(self) -> Tensor:

@@ -50,7 +50,8 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except OSError as error:
         if error.errno not in DISK_ERRORS:
             raise
-        print(f"error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        where = f" {error.filename}" if error.filename else ""  # a writer thread names none
+        print(f"error: cannot write{where}: {error.strerror}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -87,6 +87,34 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
         )
 
 
+def last_stamp(run_dir: Path) -> tuple[int, int, int] | None:
+    """What tells one version of the folder's last.pt from another: (inode, size, mtime in ns);
+    a save replaces the file, so its inode changes. None when there is no last.pt."""
+    try:
+        stat = (run_dir / LAST).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def check_run_dir_unchanged(
+    run_dir: Path, resume: bool, stamp: tuple[int, int, int] | None
+) -> None:
+    """Under the lock, refuse when last.pt changed since `check_run_dir` looked (its `stamp`):
+    another training of this folder saved there while this one prepared its data."""
+    if last_stamp(run_dir) == stamp:
+        return
+    if resume:
+        raise UserError(
+            f"{run_dir}: another training saved {LAST} there while this one prepared its data; "
+            "run the same command again to resume from where that one stopped"
+        )
+    raise UserError(
+        f"{run_dir}: another training wrote a run there ({LAST}) while this one prepared its "
+        "data; add --resume to continue it or choose another --run-dir"
+    )
+
+
 def write_run_files(
     run_dir: Path, config: Config, tokenizer: Tokenizer, model: torch.nn.Module
 ) -> None:
@@ -113,7 +141,9 @@ def checkpoint_path(path_or_run_dir: str | Path) -> Path:
             raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
         return path
     for name in (SELECTED, BEST, LAST, SHIPPED):
-        if (path / name).is_file():
+        # anything there under the name (a folder, a link to /dev/zero) is offered, so that
+        # loading says what it is instead of calling the checkpoint missing
+        if (path / name).exists() or (path / name).is_symlink():
             return path / name
     raise UserError(
         f"{path} holds no {BEST} or {LAST} "

@@ -4,6 +4,7 @@ trained model from a file or a run folder, and finding the newest run."""
 from __future__ import annotations
 
 import errno
+import math
 import os
 import pickle
 import shutil
@@ -64,19 +65,44 @@ def fill_the_disk(payload, file) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+def fail_in_the_zip_writer(payload, file) -> None:
+    """torch.save on a full disk as its C++ zip writer reports it: a RuntimeError."""
+    file.write(b"PK\x03\x04 half a checkpoint")
+    raise RuntimeError(
+        "[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+        "data/0: file write failed"
+    )
+
+
+@pytest.mark.parametrize(("fail", "reason"), [
+    (fill_the_disk, "No space left on device"),
+    (fail_in_the_zip_writer, "the write failed: is the disk full?"),  # torch's own report
+])
 def test_a_full_disk_keeps_the_previous_file_and_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail, reason: str
 ) -> None:
     path = tmp_path / "ck.pt"
     save_checkpoint(path, {"format": FORMAT, "value": 1})
-    monkeypatch.setattr(torch, "save", fill_the_disk)
+    monkeypatch.setattr(torch, "save", fail)
     with pytest.raises(WriteError) as error:
         save_checkpoint(path, {"format": FORMAT, "value": 2})
-    assert str(error.value) == (
-        f"cannot write {path} (No space left on device); it was left as it was"
-    )
+    assert str(error.value) == f"cannot write {path} ({reason}); it was left as it was"
     assert torch.load(path, weights_only=True)["value"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "link to /dev/zero"])
+def test_a_best_pt_that_is_no_file_is_named_as_such_not_missing(tiny_runs, tmp_path, kind):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["gru"], run)
+    (run / "best.pt").unlink()
+    if kind == "folder":
+        (run / "best.pt").mkdir()
+    else:
+        (run / "best.pt").symlink_to("/dev/zero")
+    expected = "is a folder" if kind == "folder" else "is a character device"
+    with pytest.raises(UserError, match=f"checkpoint {run / 'best.pt'} {expected}"):
+        load_trained(run)
 
 
 @pytest.mark.parametrize(
@@ -264,3 +290,41 @@ def test_a_weights_only_checkpoint_has_no_training_state(tiny_runs, tmp_path) ->
                     if key not in TrainingState.REQUIRED}
     with pytest.raises(UserError, match="has no training state"):
         TrainingState.from_payload(weights_only, tmp_path / "step-4.pt")
+
+
+CRAFTED = [("epoch", "first"), ("epoch", -1), ("train_seconds", [1.0]),
+           ("best_valid_loss", "low"), ("data_position", 2.5), ("bad_evals", True),
+           ("nonfinite_steps", "none"), ("optimizer", [1]), ("rng", "seeded"),
+           ("log_interval_sums", 3), ("selection", "best"), ("metrics", 7)]
+
+
+@pytest.mark.parametrize(("key", "value"), CRAFTED)
+def test_every_crafted_training_state_entry_is_one_line_on_resume(tiny_runs, tmp_path, key,
+                                                                  value) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "last.pt")
+    path = tmp_path / "last.pt"
+    with pytest.raises(UserError, match=f"{path} is damaged: its {key} .* is not a"):
+        TrainingState.from_payload({**payload, key: value}, path)
+
+
+@pytest.mark.parametrize(("key", "value"), [("epoch", "first"), ("train_seconds", [1.0]),
+                                            ("corpus", 3), ("device", ["cpu"])])
+def test_every_crafted_description_entry_is_one_line_on_load(tiny_runs, tmp_path, key,
+                                                             value) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    path = tmp_path / "crafted.pt"
+    torch.save({**payload, key: value}, path)
+    with pytest.raises(UserError, match=f"{path} is damaged: its {key} .* is not a"):
+        load_trained(path)
+    torch.save({**payload, "train_seconds": 12}, path)  # an int is a number of seconds too
+    assert load_trained(path).train_seconds == 12.0
+
+
+def test_a_checkpoint_of_non_finite_weights_is_refused_with_a_word(tiny_runs, tmp_path) -> None:
+    payload = load_checkpoint(tiny_runs["gru"] / "best.pt")
+    name = next(key for key, tensor in payload["model"].items() if tensor.is_floating_point())
+    weights = {**payload["model"], name: torch.full_like(payload["model"][name], math.nan)}
+    path = tmp_path / "nan.pt"
+    torch.save({**payload, "model": weights}, path)
+    with pytest.raises(UserError, match=f"{path} is damaged: 1 weight tensor.*NaN.*{name}"):
+        load_trained(path)

@@ -74,6 +74,8 @@ def test_configs_are_frozen() -> None:
         ("data.normalize=lower", "data.normalize"),
         ("decode.strategy=best", "decode.strategy"),
         ("decode.top_p=0", "decode.top_p"),
+        ("decode.temperature=1e-40", "decode.temperature"),  # logits / t would overflow
+        ("decode.length_penalty=1000", "decode.length_penalty"),  # length ** 1000 would too
         ("train.label_smoothing=1.5", "train.label_smoothing"),
         ("data.filter=generic", "data.filter"),
         ("data.filter_threshold=-1", "data.filter_threshold"),

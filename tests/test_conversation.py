@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -367,6 +368,26 @@ def test_mmi_without_its_model_notes_it_and_decodes_without(bots):
     assert conversation.answer(bot, "hello", notes.append) == plain
     assert notes == [f"[{bot.label}] note: mmi=bidi needs a model given with --backward RUN; "
                      "decoding without MMI"]
+
+
+def test_settings_are_checked_when_set_with_one_line_naming_them():
+    transformer = SimpleNamespace(max_len=128)  # the positions a model config covers
+    with pytest.raises(ConfigError, match="decode.max_len: 200 needs more positions .* 128"):
+        conversation.parse_settings(DecodeConfig(), ["max_len=200"], transformer)
+    with pytest.raises(ConfigError, match="decode.max_len: 200 needs more positions"):
+        conversation.override_decode(DecodeConfig(), ["decode.max_len=200"], transformer)
+    assert conversation.parse_settings(DecodeConfig(), ["max_len=128"], transformer).max_len == 128
+    for bad, message in [
+        (["seed=99999999999999999999999"], "seed takes a whole number from 0 to"),
+        (["nbest=0"], "nbest takes a whole number from 1 to 100"),
+        (["="], "/set =: expected key=value"),
+        (["=5"], "/set =5: expected key=value"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as error:
+            decode_arguments, _ = conversation.split_chat_settings(bad)
+            conversation.parse_settings(DecodeConfig(), decode_arguments)
+        assert "--set" not in str(error.value)
+    assert conversation.split_chat_settings([f"seed={2**64 - 1}"])[1] == {"seed": 2**64 - 1}
 
 
 def test_set_reads_scientific_notation():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from seq2seq.config import DecodeConfig, load_config
+from seq2seq.config import MAX_LENGTH_PENALTY, MIN_TEMPERATURE, DecodeConfig, load_config
 from seq2seq.decoding import (
     NEG_INF,
     Decoding,
@@ -390,12 +390,14 @@ def test_beam_of_one_is_greedy_on_trained_models(name):
     model, src, mask = partly_trained(name)
     found = greedy(model, src, mask, settings(model, max_len=10))
     assert len({len(tokens) for tokens in found.tokens}) >= 3  # replies end at various steps
-    for length_penalty in (0.0, 1.0):
-        beam = beam_search(model, src, mask, settings(model, max_len=10, beam_size=1,
-                                                      length_penalty=length_penalty))
-        assert beam.tokens == found.tokens
     one_beam = settings(model, max_len=10, beam_size=1, length_penalty=0.0)
-    assert beam_search(model, src, mask, one_beam).scores == pytest.approx(found.scores, abs=1e-4)
+    beam = beam_search(model, src, mask, one_beam)
+    assert beam.tokens == found.tokens
+    assert beam.scores == pytest.approx(found.scores, abs=1e-4)
+    # with a length penalty a beam of one may go past greedy's eos, never to a worse score
+    averaged = beam_search(model, src, mask, settings(model, max_len=10, beam_size=1))
+    for tokens, summed, score in zip(found.tokens, found.scores, averaged.scores, strict=True):
+        assert score >= summed / (len(tokens) + (len(tokens) < 10)) - 1e-5
 
 
 def exhaustive_best(table, source_id: int, max_len: int, length_penalty: float):
@@ -470,3 +472,69 @@ def test_token_scores_add_up_to_the_n_best_scores(name):
             assert len(positional) == min(len(tokens) + 1, 6)
             assert sum(positional) / len(positional) == pytest.approx(score, abs=1e-4)
     assert len(lengths) >= 2  # hypotheses of several lengths were checked
+
+
+# the old stop rule compared the best finished reply with the live ones at their current
+# length and returned [] (-0.693) here while B D (-0.540) was still in the beam
+EARLY_STOP = {(0, ()): {EOS: 0.5, A: 0.3, B: 0.2}, (0, (A,)): {EOS: 0.6, C: 0.4},
+              (0, (B,)): {D: 0.99, EOS: 0.01}, (0, (B, D)): {EOS: 0.99}}
+
+
+def test_beam_search_does_not_stop_while_a_better_reply_is_live():
+    result = run(beam_search, StubModel(EARLY_STOP), 0, beam_size=2, length_penalty=1.0)
+    assert result.tokens == [[B, D]]
+    # the stub renormalises its table row: after B D, eos has probability 1
+    assert result.scores[0] == pytest.approx(math.log(0.2 * 0.99) / 3)
+
+
+@pytest.mark.parametrize("nbest", [2, 3])
+def test_the_first_reply_does_not_depend_on_nbest(nbest):
+    one = run(beam_search, StubModel(EARLY_STOP), 0, beam_size=2, length_penalty=1.0)
+    listed = run(beam_search, StubModel(EARLY_STOP), 0, beam_size=2, length_penalty=1.0,
+                 nbest=nbest)
+    assert listed.tokens == one.tokens and listed.scores == one.scores
+    assert listed.nbest[0][0] == (one.tokens[0], pytest.approx(one.scores[0]))
+
+
+def random_table(seed: int, max_len: int) -> dict[tuple[int, tuple[int, ...]], dict[int, float]]:
+    """A peaked random next-token distribution over eos, A, B, C, D after every prefix."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = [EOS, A, B, C, D]
+    table, prefixes = {}, [()]
+    for _ in range(max_len):
+        grown = []
+        for prefix in prefixes:
+            logits = torch.randn(len(tokens), generator=generator) * 3.0
+            table[(0, prefix)] = dict(zip(tokens, torch.softmax(logits, 0).tolist(), strict=True))
+            grown += [(*prefix, token) for token in tokens[1:]]
+        prefixes = grown
+    return table
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_stopping_early_never_changes_the_reply(seed, length_penalty):
+    """The exact stop rule against the same search run to max_len (an n-best list longer than
+    anything that can finish never stops early), and a beam wide enough to hold every prefix
+    against the exhaustive optimum."""
+    table = random_table(seed, 4)
+    narrow = dict(max_len=4, length_penalty=length_penalty, beam_size=2)
+    early = run(beam_search, StubModel(table), 0, **narrow)
+    full = run(beam_search, StubModel(table), 0, **narrow, nbest=10_000)
+    assert early.tokens == full.tokens and early.scores == full.scores
+    expected, score = exhaustive_best(table, 0, 4, length_penalty)
+    wide = run(beam_search, StubModel(table), 0, max_len=4, length_penalty=length_penalty,
+               beam_size=4**3)
+    assert wide.tokens == [expected]
+    assert wide.scores[0] == pytest.approx(score, abs=1e-5)
+
+
+def test_the_extreme_temperature_and_length_penalty_allowed_still_decode():
+    limits = DecodeConfig(temperature=MIN_TEMPERATURE, length_penalty=MAX_LENGTH_PENALTY)
+    limits.validate()
+    table = {(0, ()): {A: 0.6, B: 0.4}, (0, (A,)): {C: 0.9, EOS: 0.1}}
+    sampled = run(sample, StubModel(table), 0, temperature=limits.temperature, max_len=40)
+    assert sampled.tokens == [[A, C]] and math.isfinite(sampled.scores[0])
+    beam = run(beam_search, StubModel(table), 0, beam_size=3, max_len=40,
+               length_penalty=limits.length_penalty)
+    assert math.isfinite(beam.scores[0])

@@ -14,6 +14,9 @@ sub-folder is named by its label (the training run's folder name), so it reads a
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
@@ -21,6 +24,7 @@ from torch.utils.tensorboard import SummaryWriter
 from seq2seq.comparison.attention import AttentionImage
 from seq2seq.comparison.report import samples_table, summary, top_replies_table, value_cell
 from seq2seq.comparison.results import Comparison, RunResult
+from seq2seq.errors import DISK_ERRORS, WriteError
 from seq2seq.hparams import write_hparams
 
 SAMPLES_FOLDER = "samples"
@@ -37,7 +41,7 @@ def write_tensorboard(
         images: attention heat-maps by run label.
     """
     for run in comparison.runs:
-        with SummaryWriter(log_dir=str(out_dir / run.label)) as writer:
+        with events_writer(out_dir / run.label) as writer:
             hparams = {"run": run.label, "checkpoint": run.checkpoint, "arch": run.arch,
                        "step": run.step, "parameters": run.parameters}
             hparams.update({f"compare.{m.key}": float(getattr(run, m.key))
@@ -49,9 +53,34 @@ def write_tensorboard(
             writer.add_text("compare/top_replies", top_replies_table(run), run.step)
             for image in images.get(run.label, []):
                 writer.add_image(image.tag, image.image, run.step, dataformats="HWC")
-    with SummaryWriter(log_dir=str(out_dir / SAMPLES_FOLDER)) as writer:
+    with events_writer(out_dir / SAMPLES_FOLDER) as writer:
         writer.add_text("compare/summary", summary(comparison), 0)
         writer.add_text("compare/samples", samples_table(comparison.labels, comparison.samples), 0)
+
+
+@contextmanager
+def events_writer(folder: Path) -> Iterator[SummaryWriter]:
+    """A `SummaryWriter` for `folder` whose failed writes (a full disk) end in one `WriteError`
+    naming the folder. The writer writes from a thread of its own and hands its error to the
+    next call here; that thread's traceback would only repeat it, so it is not printed."""
+    previous = threading.excepthook
+
+    def quiet_disk_errors(hook: threading.ExceptHookArgs) -> None:
+        if not (isinstance(hook.exc_value, OSError) and hook.exc_value.errno in DISK_ERRORS):
+            previous(hook)
+
+    threading.excepthook = quiet_disk_errors
+    try:
+        with SummaryWriter(log_dir=str(folder)) as writer:
+            yield writer
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        raise WriteError(
+            f"cannot write the TensorBoard events in {folder} ({error.strerror or error})"
+        ) from None
+    finally:
+        threading.excepthook = previous
 
 
 def run_metrics_table(comparison: Comparison, run: RunResult) -> str:

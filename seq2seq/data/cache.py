@@ -39,7 +39,10 @@ DEFAULT_CACHE = Path(".cache/seq2seq")
 PIPELINE_VERSION = 6  # bump when a change to seq2seq/data changes what it produces
 TOKENIZER_FILE = "tokenizer.model"
 STATS_FILE = "stats.json"
-TEMPORARY = re.compile(r"\.[^.]+\.(?P<pid>\d+)\.[^.]+")  # a folder `write_folder` is writing
+KEY_LENGTH = 24  # hex digits of the key that name a cache folder
+# A folder `write_folder` is writing: `.<key>.<pid>.` then mkdtemp's 8 characters. Only this
+# exact shape is cleaned up, so that nothing else a user keeps in the cache folder is touched.
+TEMPORARY = re.compile(rf"\.[0-9a-f]{{{KEY_LENGTH}}}\.(?P<pid>\d+)\.[a-z0-9_]{{8}}")
 
 
 def default_cache_dir() -> Path:

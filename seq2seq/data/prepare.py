@@ -23,7 +23,13 @@ from tqdm import tqdm
 
 from seq2seq.config import DataConfig
 from seq2seq.data.cache import ENV_VAR as CACHE_ENV_VAR
-from seq2seq.data.cache import cache_key, default_cache_dir, read_folder, write_folder
+from seq2seq.data.cache import (
+    KEY_LENGTH,
+    cache_key,
+    default_cache_dir,
+    read_folder,
+    write_folder,
+)
 from seq2seq.data.corpus import corpus_files, locate_corpus, read_corpus
 from seq2seq.data.dialogues import Dialogues, count_summary
 from seq2seq.data.direction import orient
@@ -222,7 +228,7 @@ def prepare_forward(
     """`prepare_data` for a forward config: read from the cache, or built and cached."""
     corpus = locate_corpus(corpus)
     key = cache_key(corpus_files(corpus), data_config)
-    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / key[:24]
+    folder = Path(cache_dir if cache_dir is not None else default_cache_dir()) / key[:KEY_LENGTH]
     if folder.is_dir():
         try:
             tokenizer, splits, stats = read_folder(folder, data_config.normalize, SPLITS)

@@ -14,7 +14,9 @@ Transformer run and a GRU run:
 train/* values are means over the steps since the previous log line. train/loss is the plain
 NLL per target token even when label smoothing is on (the smoothed objective is what is
 optimised, but only the NLL is comparable between models and with valid/loss); train/lr is the
-scheduled rate of the parameters without the decoder multiplier; train/grad_norm is the global
+scheduled rate of the parameters without the decoder multiplier, and train/lr_decoder (only
+where train.decoder_lr_multiplier is not 1, as in the GRU configs) the rate of the decoder's,
+both also on the terminal line; train/grad_norm is the global
 gradient norm before clipping; train/tokens_per_s counts real (non-pad) source and target tokens
 per second of training steps.
 
@@ -103,9 +105,10 @@ class RunLogger:
 
     def __init__(
         self, run_dir: Path, *, enabled: bool, start_step: int, total_steps: int | None,
-        quiet: bool = False,
+        quiet: bool = False, decoder_lr_multiplier: float = 1.0,
     ) -> None:
         self.enabled = enabled
+        self.decoder_lr_multiplier = decoder_lr_multiplier
         self.run_dir = run_dir
         self.quiet = quiet
         self.writer: SummaryWriter | None = None
@@ -155,12 +158,16 @@ class RunLogger:
         """Log training metrics (`loss`, `ppl`, `lr`, ...) averaged since the last call."""
         if not self.enabled:
             return
+        lr = f"{values['lr']:.2e}"
+        if self.decoder_lr_multiplier != 1.0:  # a second parameter group: say its rate too
+            values = {**values, "lr_decoder": values["lr"] * self.decoder_lr_multiplier}
+            lr += f" (decoder {values['lr_decoder']:.2e})"
         for key, value in values.items():
             self.writer.add_scalar(f"train/{key}", value, step)
         self.write_json({"kind": "train", "step": step, "epoch": epoch, **values})
         line = (
             f"step {step} | epoch {epoch} | loss {values['loss']:.4f} | ppl "
-            f"{values['ppl']:.1f} | lr {values['lr']:.2e} | grad norm "
+            f"{values['ppl']:.1f} | lr {lr} | grad norm "
             f"{values['grad_norm']:.3g} | {values['tokens_per_s']:,.0f} tok/s"
         )
         self.log.write(line + "\n")

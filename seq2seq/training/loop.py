@@ -168,6 +168,7 @@ class Trainer:
         self.logger = RunLogger(
             self.run_dir, enabled=world.is_main, start_step=self.step,
             total_steps=self.total_steps, quiet=options.quiet,
+            decoder_lr_multiplier=train.decoder_lr_multiplier,
         )
         for notice in notices:
             self.logger.message(notice, always=True)
@@ -185,6 +186,7 @@ class Trainer:
             options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
         )
         runs.check_run_dir(self.run_dir, options.resume)
+        self.last_stamp = runs.last_stamp(self.run_dir)  # checked again under the lock
         check_writable_folder(  # before the data: a folder that cannot take a run costs nothing
             self.run_dir,
             f"--run-dir {self.run_dir}" if options.run_dir else f"run folder {self.run_dir}",
@@ -245,6 +247,11 @@ class Trainer:
         # Claimed here, before anything is written: a second training of this folder stops
         # with one line, and the one that holds it loses nothing.
         taken_over = runs.lock_run_dir(self.run_dir)
+        try:  # the data took a while: another training may have saved here meanwhile
+            runs.check_run_dir_unchanged(self.run_dir, self.options.resume, self.last_stamp)
+        except UserError:
+            runs.unlock_run_dir(self.run_dir)
+            raise
         notices = [taken_over] if taken_over else []
         removed = remove_killed_saves(self.run_dir)
         if removed:
@@ -265,7 +272,7 @@ class Trainer:
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.position = state.data_position
         self.bad_evals = state.bad_evals
-        self.train_seconds = float(payload.get("train_seconds", 0.0))
+        self.train_seconds = float(payload.get("train_seconds") or 0.0)
         self.nonfinite_total = state.nonfinite_steps
         self.metrics = dict(payload.get("metrics") or {})
         self.interval = IntervalSums(**state.log_interval_sums)

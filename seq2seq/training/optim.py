@@ -4,12 +4,13 @@ AdamW (Loshchilov & Hutter, 2019) with parameter groups:
 
 - weight decay only on weight matrices: biases, LayerNorm gains and embeddings are left alone
   (decaying a gain towards 0 or rare-word embeddings towards the origin only hurts; this is
-  the split nanoGPT and the BERT recipe make). A tied output projection is the embedding
-  matrix, so it is not decayed either;
+  the split of minGPT's `configure_optimizers`, which decays only Linear weights, and of the
+  BERT recipe). A tied output projection is the embedding matrix, so it is not decayed either;
 - parameters whose name contains "decoder" get `lr * train.decoder_lr_multiplier`, the PyTorch
   Chatbot Tutorial's `decoder_learning_ratio` (5.0 in configs/gru.yaml, 1.0 elsewhere). For the
   GRU these are its decoder GRU, attention and output layer, as in the tutorial's decoder
-  optimizer; the embedding shared with the encoder stays at the base rate.
+  optimizer; the embedding shared with the encoder stays at the base rate. The logs show
+  both rates (train/lr and train/lr_decoder, seq2seq/training/log.py).
 
 Learning-rate schedules, as a factor of the peak `train.lr` for optimizer update n = 1, 2, ...:
 

@@ -60,8 +60,14 @@ class WebChat:
             "runs": [describe_run(bot) for bot in self.bots],
             "strategies": list(STRATEGIES),
             "choices": {key: list(values) for key, values in CHOICES.items()},
-            "limits": {"message_chars": MAX_MESSAGE_CHARS, **SETTING_LIMITS},
+            "limits": {"message_chars": MAX_MESSAGE_CHARS, **self.setting_limits()},
         }
+
+    def setting_limits(self) -> dict[str, int]:
+        """`SETTING_LIMITS`, with max_len lowered to the fewest positions a loaded model covers."""
+        positions = [getattr(bot.config.model, "max_len", None) for bot in self.bots]
+        covered = [limit for limit in positions if limit is not None]
+        return {**SETTING_LIMITS, "max_len": min([SETTING_LIMITS["max_len"], *covered])}
 
     def reply(self, request: Any) -> dict[str, Any]:
         """The body of POST /api/reply: every run's reply to the request's message.
@@ -71,7 +77,7 @@ class WebChat:
         """
         message, turns, settings = self.parse(request)
         bots = [
-            dataclasses.replace(bot, decode=apply_settings(bot.decode, settings), turns=own)
+            dataclasses.replace(bot, decode=apply_settings(bot, settings), turns=own)
             for bot, own in zip(self.bots, turns, strict=True)
         ]
         replies = []
@@ -155,11 +161,11 @@ def parse_object(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def apply_settings(decode: DecodeConfig, settings: dict[str, Any]) -> DecodeConfig:
-    """`decode` with the request's settings, checked as the terminal chat's /set checks them,
-    and within `SETTING_LIMITS`."""
+def apply_settings(bot: Bot, settings: dict[str, Any]) -> DecodeConfig:
+    """The bot's decode settings with the request's, checked as the terminal chat's /set
+    checks them (its model bounds max_len), and within `SETTING_LIMITS`."""
     try:
-        updated = make_decode({**dataclasses.asdict(decode), **settings})
+        updated = make_decode({**dataclasses.asdict(bot.decode), **settings}, bot.config.model)
     except ConfigError as error:
         raise RequestError(400, str(error)) from None
     for key, limit in SETTING_LIMITS.items():

@@ -20,6 +20,7 @@ import ipaddress
 import json
 import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +33,8 @@ from seq2seq.web.api import RequestError, WebChat
 
 MAX_BODY_BYTES = 64 * 1024
 READ_TIMEOUT_S = 30  # a client that stops sending mid-request is dropped after this
+# ...and one that trickles a byte at a time (each read within READ_TIMEOUT_S) after this
+REQUEST_DEADLINE_S = 30
 STATIC = Path(__file__).parent / "static"
 FILES = {  # URL path -> (file under static/, content type); nothing else is ever read
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -72,6 +75,23 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "seq2seq-chat"
     protocol_version = "HTTP/1.1"  # keep-alive; every response says its length
     timeout = READ_TIMEOUT_S
+
+    def handle_one_request(self) -> None:
+        """One request, its reading cut short after `REQUEST_DEADLINE_S` however it trickles:
+        the socket's timeout only bounds each read."""
+        deadline = threading.Timer(REQUEST_DEADLINE_S, self.stop_reading)
+        deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            deadline.cancel()
+
+    def stop_reading(self) -> None:
+        """Make every further read see the end of the stream (writing still works)."""
+        try:
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass  # already closed
 
     def handle_method(self) -> None:
         """Every method goes to `respond`, which answers the ones it does not serve with 405."""
@@ -117,23 +137,29 @@ class Handler(BaseHTTPRequestHandler):
             length = int(self.headers["Content-Length"])
         except ValueError:
             raise RequestError(400, "Content-Length is not a number") from None
-        if not 0 <= length <= MAX_BODY_BYTES:
+        if length < 0:
+            raise RequestError(400, f"Content-Length {length} is not a byte count")
+        if length > MAX_BODY_BYTES:
             raise RequestError(413, f"the body is {length:,} bytes; at most {MAX_BODY_BYTES:,}")
         body = self.rfile.read(length)
         if len(body) < length:
             raise RequestError(400, "the body ended before its Content-Length")
         try:
-            return json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
+            parsed = json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
         except UnicodeDecodeError:
             raise RequestError(400, "the body is not UTF-8") from None
         except (ValueError, RecursionError) as error:
             raise RequestError(400, f"the body is not valid JSON: {error}") from None
+        refuse_lone_surrogates(parsed)
+        return parsed
 
     def send_file(self, name: str, content_type: str) -> None:
         self.send_body(200, (STATIC / name).read_bytes(), content_type)
 
     def send_json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        # "surrogatepass" is never needed for what read_json let in; escaping keeps any other
+        # odd string (a file name, a message quoting the request) from failing the response
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
         self.send_body(status, data, "application/json; charset=utf-8")
 
     def send_body(self, status: int, data: bytes, content_type: str) -> None:
@@ -153,6 +179,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+def refuse_lone_surrogates(value: Any) -> None:
+    """Refuse a JSON escape such as \\ud800 that is half of a UTF-16 pair: Python keeps it in
+    the string, and it is no character that a tokenizer or a UTF-8 response can take. Every
+    string of the body is checked, keys included."""
+    strings = [value]
+    while strings:
+        item = strings.pop()
+        if isinstance(item, dict):
+            strings += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            strings += item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                half = ascii(item[error.start])
+                raise RequestError(
+                    400, f"the body holds {half}, half of a UTF-16 surrogate pair: not a character"
+                ) from None
 
 
 def refuse_constant(name: str) -> None:

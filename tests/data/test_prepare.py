@@ -188,11 +188,16 @@ def test_a_killed_build_s_temporary_folder_is_removed_by_the_next_build(
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
     cache = tmp_path / "cache"
-    leftover = cache / f".0123abcd.{finished.pid}.k1ll3d_x"  # as a killed build leaves it
+    leftover = cache / f".{'0123abcd' * 3}.{finished.pid}.k1ll3d_x"  # as a killed build leaves it
     leftover.mkdir(parents=True)
     (leftover / "train.npz").write_bytes(b"half")
-    live = cache / f".4567abcd.{os.getpid()}.bu1ld1ng"  # a build in progress elsewhere
+    live = cache / f".{'4567abcd' * 3}.{os.getpid()}.bu1ld1ng"  # a build in progress elsewhere
     live.mkdir()
+    # the user's own files, named like a temporary of a dead process but not the project's
+    theirs = [cache / f".thesis.{finished.pid}.bak", cache / f".project.{finished.pid}.d"]
+    theirs[0].write_text("chapter 1")
+    theirs[1].mkdir()
     prepare(tiny_config, tsv_corpus, cache)
     assert not leftover.exists() and live.is_dir()
+    assert theirs[0].read_text() == "chapter 1" and theirs[1].is_dir()
     assert [p for p in cache.iterdir() if not p.name.startswith(".")]  # the new cache folder

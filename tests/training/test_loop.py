@@ -71,7 +71,18 @@ def test_both_models_log_the_same_tensorboard_tags(tiny_runs) -> None:
         tags[arch] = set(events.Tags()["scalars"])
         assert TAGS <= tags[arch]
         assert any(tag.startswith("samples/valid") for tag in events.Tags()["tensors"])
-    assert tags["transformer"] == tags["gru"]
+    # and the GRU's decoder group (tiny-gru.yaml: decoder_lr_multiplier 5) its own rate
+    assert tags["transformer"] | {"train/lr_decoder"} == tags["gru"]
+
+
+def test_the_decoder_group_s_learning_rate_is_logged_with_the_base_one(tiny_runs) -> None:
+    for record in records(tiny_runs["gru"], "train"):
+        assert record["lr_decoder"] == pytest.approx(5 * record["lr"])
+    line = next(line for line in (tiny_runs["gru"] / "train.log").read_text().splitlines()
+                if line.startswith("step 5 "))
+    lr = records(tiny_runs["gru"], "train")[0]["lr"]
+    assert f"| lr {lr:.2e} (decoder {5 * lr:.2e}) |" in line
+    assert all("lr_decoder" not in r for r in records(tiny_runs["transformer"], "train"))
 
 
 def test_hparams_name_the_valid_curves_and_add_no_scalars(tiny_runs) -> None:
@@ -283,6 +294,35 @@ def test_a_second_training_of_one_folder_is_refused_and_a_stale_lock_taken_over(
     assert f".last.pt.{other.pid}.tmp" in err  # named as removed
     assert not list(run_dir.glob(".*"))  # lock released, leftover removed
     assert (run_dir / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_training_that_saved_while_another_prepared_its_data_is_not_overwritten(
+    tmp_path, tiny_config, train_tiny, monkeypatch, resume
+) -> None:
+    """Two trainings of one folder started together: the first runs to its end (lock taken and
+    released) while the second prepares its data; the second must then refuse, not overwrite."""
+    run_dir = tmp_path / "run"
+    config = tiny_config("gru", train={"max_steps": 2, "eval_interval": 2})
+    if resume:
+        train_tiny(config, run_dir)
+    prepare = training_loop.prepare_on_main_first
+    first_done = []
+
+    def prepare_while_the_other_trains(*args, **kwargs):
+        if not first_done:
+            first_done.append(True)
+            more = dataclasses.replace(config.train, max_steps=4)
+            train_tiny(config.replace(train=more), run_dir, resume=resume)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(training_loop, "prepare_on_main_first", prepare_while_the_other_trains)
+    with pytest.raises(UserError, match="another training .* while this one prepared its data"):
+        train_tiny(config, run_dir, resume=resume)
+    monkeypatch.undo()
+    assert load_checkpoint(run_dir / "last.pt")["step"] == 4  # the first one's, untouched
+    assert [r["step"] for r in records(run_dir, "valid")][-1] == 4
+    assert not (run_dir / ".lock").exists()  # released on the way out
 
 
 def test_rows_skipped_while_reading_get_one_line_only_when_there_are_some(

@@ -108,7 +108,7 @@ def test_settings_on_the_page_change_the_decoding_and_bad_ones_show_an_error(
     page.press_enter()
     error = page.wait_for("!document.querySelector('#error').hidden && "
                           "document.querySelector('#error').textContent")
-    assert "decode.temperature: must be > 0" in error
+    assert "decode.temperature: must be >= 0.0001" in error
     assert page.evaluate("document.querySelectorAll('#log .exchange').length") == 1
     assert page.evaluate("document.querySelector('#message').value") == "again"  # not lost
 

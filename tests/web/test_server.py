@@ -68,6 +68,11 @@ def test_wrong_paths_and_methods_are_refused(pair_url, method, path, status, mes
     (b'{"message": NaN}', {}, 400, "NaN is not a JSON number"),
     (b"[" * 50_000, {}, 400, "not valid JSON"),  # too deep to parse
     (b'{"message": "caf\xe9"}', {}, 400, "not UTF-8"),
+    # a lone surrogate: in the message, a turn, a settings key (once echoed in the 400) or value
+    (b'{"message": "hi \\ud800"}', {}, 400, "'\\ud800', half of a UTF-16 surrogate pair"),
+    (b'{"message": "hi", "turns": [["\\udfff"], []]}', {}, 400, "surrogate pair"),
+    (b'{"message": "hi", "settings": {"\\ud800": 1}}', {}, 400, "surrogate pair"),
+    (b'{"message": "hi", "settings": {"strategy": "\\ud800"}}', {}, 400, "surrogate pair"),
     (b'{"message": "hi"}', {"Content-Type": "text/plain"}, 415, "Content-Type: application/json"),
     (b'{"message": "hi"}', {"Host": "evil.example:8000"}, 403, "Host 'evil.example:8000'"),
     (b'{"message": "hi"}', {"Host": "evil.example"}, 403, "refused"),
@@ -83,6 +88,7 @@ def test_malformed_bodies_and_headers_are_refused(pair_url, raw, headers, status
     (b"", 411, "Content-Length"),
     (b"Transfer-Encoding: chunked\r\n", 411, "Content-Length"),
     (b"Content-Length: lots\r\n", 400, "Content-Length is not a number"),
+    (b"Content-Length: -1\r\n", 400, "Content-Length -1 is not a byte count"),
 ])
 def test_bodies_must_say_their_length_and_stay_small(pair_url, headers, status, message):
     host = urlsplit(pair_url).netloc.encode()
@@ -203,3 +209,27 @@ def test_a_port_in_use_is_a_clear_error(pair):
     (line,) = result.stderr.decode().splitlines()
     assert result.returncode == 2
     assert line.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "--port" in line
+
+
+def test_a_client_trickling_its_request_is_dropped_at_the_deadline(pair_url, monkeypatch):
+    """The socket's timeout bounds each read; a byte every half second never trips it, the
+    deadline on the whole request does."""
+    monkeypatch.setattr(server, "REQUEST_DEADLINE_S", 2)
+    address = urlsplit(pair_url)
+    request = f"POST /api/reply HTTP/1.1\r\nHost: {address.netloc}\r\n".encode() * 10
+    start = time.monotonic()
+    with socket.create_connection((address.hostname, address.port), timeout=30) as trickle:
+        for byte in request:
+            try:
+                trickle.sendall(bytes([byte]))
+            except OSError:  # the server has closed the connection
+                break
+            if time.monotonic() - start > 6:
+                break
+            time.sleep(0.05)
+        trickle.settimeout(5)
+        try:
+            trickle.recv(65536)
+        except TimeoutError:
+            pytest.fail("the server still reads the trickling request")
+    assert time.monotonic() - start < 6
