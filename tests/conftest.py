@@ -73,17 +73,18 @@ def tiny_config() -> Callable[..., Config]:
 
 @pytest.fixture(scope="session")
 def train_tiny(data_cache: Path) -> Callable[..., TrainResult]:
-    """`train_tiny(config, run_dir, **options)`: train on the fixture corpus, on the CPU.
+    """`train_tiny(config, run_dir, corpus=EXCHANGES, **options)`: train on a fixture corpus
+    (the English one by default), on the CPU.
 
     With one thread: for models this small, splitting each operation between threads costs
     more than it saves (and far more on a busy machine)."""
 
-    def run(config: Config, run_dir: Path, **options: Any) -> TrainResult:
+    def run(config: Config, run_dir: Path, corpus: Path = EXCHANGES, **options: Any) -> TrainResult:
         settings = TrainOptions(run_dir=run_dir, device="cpu", cache_dir=data_cache, **options)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return train(config, EXCHANGES, settings)
+            return train(config, corpus, settings)
         finally:
             torch.set_num_threads(threads)
 

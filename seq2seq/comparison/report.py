@@ -112,9 +112,10 @@ def markdown(comparison: Comparison) -> str:
     lines += [
         "Perplexities are exp(total NLL / total count) over the same examples, plain NLL "
         "without label smoothing: per target token (eos included) and per reference word "
-        "(whitespace words of the reference as the tokenizer normalises it, + 1 per reply for "
-        "its end). BLEU compares greedy replies with those references, lowercased. Reply-level "
-        "numbers split greedy replies on whitespace, lowercased; distinct-n shows the n-grams "
+        "(words of the reference as the tokenizer normalises it, + 1 per reply for its end; a "
+        "word is whitespace-separated, or one CJK character). BLEU compares greedy replies with "
+        "those references, lowercased. Reply-level numbers count the same words in greedy "
+        "replies, lowercased; distinct-n shows the n-grams "
         f"it rests on and reads n/a below {MIN_NGRAMS}. Speed is replies per second "
         "of batched greedy decoding, generation only.",
         "",
