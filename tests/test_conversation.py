@@ -399,3 +399,11 @@ def test_interactive_session_prompts_replies_and_ends_on_ctrl_d(runs, tmp_path):
     assert text.count("bot> ") == 1  # the empty line and the commands got no reply
     history = tmp_path / ".cache" / "seq2seq-chatbots" / "chat_history"
     assert "hello there" in history.read_text()
+
+
+def test_a_cancelled_turn_prints_no_empty_reply_in_the_terminal(bots, monkeypatch, capsys):
+    monkeypatch.setattr(conversation, "prompted_lines", lambda: iter(["hello", "again"]))
+    answers = iter([None, ["fine"]])  # Ctrl-C during the first turn, then a reply
+    monkeypatch.setattr(conversation, "answer_turn", lambda *args: next(answers))
+    conversation.converse([bots["gru"]], True, print, print)
+    assert capsys.readouterr().out.splitlines() == ["bot> fine"]

@@ -1,4 +1,8 @@
-"""`python compare.py RUN_A RUN_B [...]`: the command line of a comparison."""
+"""`python compare.py RUN_A RUN_B [...]`: the command line of a comparison.
+
+The comparison's modules (and torch with them) are imported after the arguments are parsed, so
+that `--help` and a wrong option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from seq2seq.comparison.pipeline import SPLIT_CHOICES, Options, compare
-from seq2seq.comparison.report import summary, write_reports
-from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
-from seq2seq.comparison.tensorboard import write_tensorboard
-from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
 from seq2seq.paths import check_writable_folder
-from seq2seq.runs import new_run_dir
+
+if TYPE_CHECKING:
+    from seq2seq.comparison.pipeline import Options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", help="the corpus (default: the one the runs' checkpoints "
                         "name when they agree and it is here, else $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
-    parser.add_argument("--split", default="test", choices=SPLIT_CHOICES,
+    parser.add_argument("--split", default="test",  # checked by the pipeline
                         help="test or valid split of the runs' data, or all examples of --corpus")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--prompts", help="a file of prompts, one per line, instead of a data "
@@ -61,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> Options:
+    from seq2seq.comparison.pipeline import Options
+    from seq2seq.device import resolve_device
+
     for flag in ("limit", "samples", "max_len", "attention"):
         if getattr(args, flag) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
@@ -90,6 +95,13 @@ def tensorboard_logdir(out_dir: Path, runs: list[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from seq2seq.comparison.pipeline import compare
+    from seq2seq.comparison.report import summary, write_reports
+    from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
+    from seq2seq.comparison.tensorboard import write_tensorboard
+    from seq2seq.device import set_threads
+    from seq2seq.runs import new_run_dir
+
     set_threads(args.threads)
     options = options_from(args)
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
