@@ -27,14 +27,12 @@ VISIBLE_ARGS = [arg for setting in VISIBLE for arg in ("--set", setting)]
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_runs, train_tiny, tiny_config, tmp_path_factory) -> dict[str, Path]:
-    """The session's tiny Transformer and GRU runs, copied under a runs/ folder, plus a GRU
-    trained to read 3 turns of context (at most 64 tokens)."""
+def runs(tiny_runs, context_run, tmp_path_factory) -> dict[str, Path]:
+    """The session's tiny Transformer and GRU runs, copied under a runs/ folder, plus the
+    session's GRU that reads 3 turns of context."""
     root = tmp_path_factory.mktemp("chat") / "runs"
     copies = {arch: Path(shutil.copytree(tiny_runs[arch], root / arch)) for arch in tiny_runs}
-    config = tiny_config("gru", data={"context_turns": 3, "max_src_len": 64})
-    context = train_tiny(config, tmp_path_factory.mktemp("context") / "gru-context").run_dir
-    return {**copies, "context": context}
+    return {**copies, "context": context_run}
 
 
 def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path | None = None):
@@ -163,7 +161,7 @@ def foreign(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (None, "python train.py --model transformer"),
+    (None, "python train.py --config configs/tiny-transformer.yaml"),
     (damaged, "is not a seq2seq-chatbots checkpoint"),
     (foreign, "is not a seq2seq-chatbots checkpoint"),
 ])
