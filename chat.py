@@ -1,6 +1,7 @@
 """Chat with a trained model, or compare several side by side.
 
-    python chat.py                                   # the newest run under runs/
+    python chat.py                                   # the newest run under runs/, else the
+                                                     # pretrained pair in pretrained/
     python chat.py --run runs/transformer-20261122-0101 --set decode.beam=5
     python chat.py --run runs/A --run runs/B         # both answer every line
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A    # one reply line per input
@@ -25,7 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--run", dest="sources", action="append", default=[], metavar="DIR",
         help="a run folder (its selected.pt, else best.pt, else last.pt); repeat to chat with "
-        "several models side by side (default: the newest run under runs/)",
+        "several models side by side (default: the newest run under runs/, else the "
+        "pretrained pair shipped in pretrained/)",
     )
     parser.add_argument(
         "--checkpoint", dest="sources", action="append", metavar="FILE",

@@ -3,7 +3,8 @@
 A model is rebuilt from its checkpoint alone (`load_trained`, as nanoGPT's `sample.py` does)
 and answers each input line through `seq2seq.decoding.generate`:
 
-    python chat.py                              # the newest run under runs/
+    python chat.py                              # the newest run under runs/, else the
+                                                # pretrained pair shipped in pretrained/
     python chat.py --run runs/A --run runs/B    # both answer every line, each labelled
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A   # one reply line per input
 
@@ -47,7 +48,8 @@ from seq2seq.config import STRATEGIES, Config, DecodeConfig, build_section, pars
 from seq2seq.decoding import Decoding, generate, token_scores
 from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import ConfigError, UserError
-from seq2seq.runs import BEST, find_latest_run
+from seq2seq.pretrained import ROOT, shipped_pair
+from seq2seq.runs import BEST, SHIPPED, find_latest_run
 
 HISTORY_FILE = Path.home() / ".cache" / "seq2seq-chatbots" / "chat_history"
 HISTORY_LENGTH = 1000
@@ -96,7 +98,7 @@ class Bot:
 def load_bots(
     sources: list[str], device: str, overrides: list[str], labels: list[str] | None = None
 ) -> list[Bot]:
-    """Load every run folder or checkpoint in `sources` (the newest run when empty).
+    """Load every run folder or checkpoint in `sources` (when empty: `default_models`).
 
     Args:
         sources: run folders or .pt files, in the order their replies are shown.
@@ -111,13 +113,28 @@ def load_bots(
             "label per model, in the same order"
         )
     device = resolve_device(device)
-    paths = [Path(source) for source in sources] or [find_latest_run("runs")]
+    paths = [Path(source) for source in sources] or default_models()
     bots = []
     for i, path in enumerate(paths):
         trained = load_trained(path, device=device)
         decode = override_decode(trained.config.decode, overrides)
         bots.append(Bot(trained, labels[i] if i < len(labels) else label_of(trained), decode))
     return bots
+
+
+def default_models(runs_dir: Path = Path("runs"), shipped: Path = ROOT) -> list[Path]:
+    """The newest run under `runs_dir`; without one, the pretrained pair under `shipped`.
+
+    Raises:
+        UserError: neither is there (saying how to train a model).
+    """
+    try:
+        return [find_latest_run(runs_dir)]
+    except UserError:
+        pair = shipped_pair(shipped)
+        if not pair:
+            raise
+        return pair
 
 
 def override_decode(decode: DecodeConfig, overrides: list[str]) -> DecodeConfig:
@@ -149,7 +166,7 @@ def label_of(trained: Trained) -> str:
     arch = trained.config.model.arch
     if arch not in label:
         label = f"{label} {arch}"
-    if trained.path.name != BEST:
+    if trained.path.name not in (BEST, SHIPPED):
         label = f"{label} {trained.path.stem}"
     return label
 
@@ -162,6 +179,16 @@ def describe(bot: Bot) -> str:
         f"[{bot.label}] {bot.config.model.arch}, {trained.model.num_parameters():,} parameters, "
         f"step {trained.step:,}{context} ({trained.path})\n  decoding: {settings(bot)}"
     )
+
+
+def banner(bots: list[Bot], chosen: bool) -> str:
+    """Every model's `describe`, after a line saying so when, none chosen (`chosen` False),
+    the shipped pretrained pair answers because runs/ holds no trained model."""
+    lines = [describe(bot) for bot in bots]
+    if not chosen and all(bot.trained.path.name == SHIPPED for bot in bots):
+        lines.insert(0, f"no trained run under runs/: chatting with the pretrained models "
+                     f"shipped in {ROOT}/ (their model cards: {ROOT}/*/MODEL_CARD.md)")
+    return "\n".join(lines)
 
 
 def settings(bot: Bot) -> str:
@@ -408,8 +435,12 @@ def run_command(
 # --- the two loops ---------------------------------------------------------------------------
 
 
-def chat(bots: list[Bot]) -> int:
-    """Talk on the terminal, or answer piped lines; returns the exit code."""
+def chat(bots: list[Bot], chosen: bool = True) -> int:
+    """Talk on the terminal, or answer piped lines; returns the exit code.
+
+    Args:
+        chosen: whether the user named the models (else the banner says which were picked).
+    """
     interactive = sys.stdin.isatty()
     sys.stdout.reconfigure(errors="replace")
     out: TextIO = sys.stdout if interactive else sys.stderr
@@ -420,8 +451,7 @@ def chat(bots: list[Bot]) -> int:
     def notify(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    for bot in bots:
-        info(describe(bot))
+    info(banner(bots, chosen))
     if interactive:
         info("type a line and press Enter; /help for commands, Ctrl-D to quit")
     try:
@@ -527,4 +557,4 @@ def main(
     set_threads(threads)
     with torch.inference_mode():
         bots = load_bots(sources, device, overrides or [], labels)
-        return chat(bots)
+        return chat(bots, chosen=bool(sources))

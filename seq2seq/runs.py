@@ -13,6 +13,9 @@
         selected.pt          weights only: the checkpoint train.select chose (not with "loss")
         step-<N>.pt          weights only: snapshots spread over the run (train.keep_checkpoints)
 
+    pretrained/<model>/      a shipped model (docs/pretrained.md), usable wherever a run is
+        model.pt             weights only, in half precision (python -m seq2seq.pretrained export)
+
 What goes inside a checkpoint is seq2seq/checkpoint.py's business; this module only names them.
 """
 
@@ -40,6 +43,7 @@ BEST = "best.pt"
 LAST = "last.pt"
 SELECTED = "selected.pt"  # written by a run with train.select other than "loss"
 SNAPSHOT_PREFIX = "step-"  # weights-only snapshots: step-<N>.pt (train.keep_checkpoints)
+SHIPPED = "model.pt"  # the checkpoint of a pretrained/ folder (seq2seq.pretrained)
 
 
 def snapshot_name(step: int) -> str:
@@ -106,13 +110,13 @@ TRAIN_TINY = (
 
 def checkpoint_path(path_or_run_dir: str | Path) -> Path:
     """A checkpoint file, or the one a run folder offers: selected.pt (written when
-    train.select is not "loss"), else best.pt, else last.pt."""
+    train.select is not "loss"), else best.pt, else last.pt; a pretrained/ folder's model.pt."""
     path = Path(path_or_run_dir)
     if not path.is_dir():
         if not path.exists():
             raise UserError(f"{path} does not exist (pass a run folder or a .pt checkpoint)")
         return path
-    for name in (SELECTED, BEST, LAST):
+    for name in (SELECTED, BEST, LAST, SHIPPED):
         if (path / name).is_file():
             return path / name
     raise UserError(

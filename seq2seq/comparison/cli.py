@@ -26,8 +26,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "loss, perplexity (token and word level, bootstrap CI of the differences), token "
         "accuracy, BLEU, distinct-n, reply length, most frequent replies, speed.",
     )
-    parser.add_argument("runs", nargs="+", help="run folders (the checkpoint each offers: "
-                        "selected.pt, else best.pt) or .pt checkpoints")
+    parser.add_argument("runs", nargs="*", help="run folders (the checkpoint each offers: "
+                        "selected.pt, else best.pt), pretrained/ folders or .pt checkpoints")
+    parser.add_argument("--group", dest="groups", action="append", default=[],
+                        metavar="NAME=RUN1,RUN2,...",
+                        help="several runs of one setting, differing only by train.seed, as one "
+                        "entry: figures as mean +- sd over them (a glob such as runs/T-s* may "
+                        "name several); repeatable")
     parser.add_argument("--corpus", help="the corpus (default: the one the runs' checkpoints "
                         "name when they agree and it is here, else $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
@@ -63,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> Options:
+    from seq2seq.comparison.groups import parse_group
     from seq2seq.comparison.pipeline import Options
     from seq2seq.device import resolve_device
 
@@ -78,7 +84,7 @@ def options_from(args: argparse.Namespace) -> Options:
         prompts=args.prompts, device=str(resolve_device(args.device)),
         batch_size=args.batch_size, samples=args.samples, seed=args.seed, max_len=args.max_len,
         attention=args.attention, attention_heads=args.attention_heads,
-        speed_passes=args.speed_passes,
+        speed_passes=args.speed_passes, groups=[parse_group(text) for text in args.groups],
     )
 
 
@@ -107,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")
     check_writable_folder(out_dir, f"--out {out_dir}", "choose another --out")
     if args.sweep:
-        runs = sweep(options)
+        runs, groups = sweep(options)
         png = write_sweep(runs, out_dir, f"{options.split} split" if not options.limit
-                          else f"{options.split} split, first {options.limit}")
+                          else f"{options.split} split, first {options.limit}", groups)
         print(sweep_markdown(runs, options.split))
         print(f"\nwrote {png}, sweep.md, sweep.json and TensorBoard events "
               f"(tensorboard --logdir {tensorboard_logdir(out_dir, args.runs)})",

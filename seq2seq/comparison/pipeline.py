@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,15 @@ from seq2seq.checkpoint import Trained, load_trained
 from seq2seq.comparison import text
 from seq2seq.comparison.attention import AttentionImage, attention_images
 from seq2seq.comparison.bootstrap import RESAMPLES, perplexity_difference_intervals
+from seq2seq.comparison.groups import (
+    Group,
+    GroupDifference,
+    check_seeds_only,
+    hierarchical_intervals,
+    perplexity_statistic,
+    summarize,
+    top1_statistic,
+)
 from seq2seq.comparison.results import Comparison, Difference, RunResult, Sample
 from seq2seq.comparison.scoring import (
     TeacherForced,
@@ -57,6 +66,8 @@ class Options:
     attention: int = 3  # prompts drawn as heat-maps per run
     attention_heads: bool = False
     speed_passes: int = 3  # timed greedy passes per run, alternating runs; the median counts
+    # --group NAME=RUN1,RUN2,...: (name, run paths) entries of several seeds, after `runs`
+    groups: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -304,6 +315,39 @@ def side_by_side(examples: Examples, replies: list[list[str]], shown: list[int])
     ]
 
 
+def load_entries(options: Options) -> tuple[list[Trained], list[str], list[Group]]:
+    """Every run to score (the single runs, then each group's), their labels, and the entries
+    of the comparison: one group per single run (named by its label) and per --group."""
+    paths = [*options.runs, *(path for _, group in options.groups for path in group)]
+    trained = [load_trained(path, options.device) for path in paths]
+    labels = run_labels(trained)
+    groups = [Group(labels[i], (i,)) for i in range(len(options.runs))]
+    start = len(options.runs)
+    for name, group in options.groups:
+        members = tuple(range(start, start + len(group)))
+        check_seeds_only([trained[i] for i in members], [labels[i] for i in members], name)
+        groups.append(Group(name, members))
+        start += len(group)
+    names = [group.name for group in groups]
+    if len(set(names)) < len(names):
+        raise UserError(f"two entries are named alike ({', '.join(names)}): rename a --group")
+    return trained, labels, groups
+
+
+def group_differences(
+    groups: list[Group], scores: list[TeacherForced], replies: list[list[str]], seed: int
+) -> list[GroupDifference]:
+    """Token perplexity and most-frequent-reply-share differences between entries, with
+    intervals over seeds and examples (`seq2seq.comparison.groups`)."""
+    n = len(replies[0])
+    found = hierarchical_intervals(top1_statistic(replies), groups, n, "top1_share", seed=seed)
+    if scores and scores[0] is not None:
+        ppl = perplexity_statistic(np.stack([s.nll_sum for s in scores]),
+                                   np.stack([s.n_tokens for s in scores]))
+        found = hierarchical_intervals(ppl, groups, n, "token_ppl", seed=seed) + found
+    return found
+
+
 def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list[AttentionImage]]]:
     """Evaluate every run on the same examples.
 
@@ -311,10 +355,10 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         The comparison and each run's attention heat-maps (already saved as PNGs under
         out_dir/attention), by run label.
     """
-    if len(options.runs) < 2:
-        raise UserError("compare needs at least two runs (run folders or .pt checkpoints)")
-    trained = [load_trained(path, options.device) for path in options.runs]
-    labels = run_labels(trained)
+    if len(options.runs) + len(options.groups) < 2:
+        raise UserError("compare needs at least two runs (run folders or .pt checkpoints) or "
+                        "--group entries")
+    trained, labels, groups = load_entries(options)
     check_same_tokenizer(trained, labels)
     examples = load_examples(options, trained, labels)
     decoding = comparison_decoding(options, trained[0])
@@ -349,4 +393,7 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
         "seed": options.seed,
     }
     comparison = Comparison(results, side_by_side(examples, replies, shown), differences, setup)
+    if options.groups:
+        comparison.groups = summarize(groups, trained, results, comparison.metrics())
+        comparison.group_differences = group_differences(groups, scores, replies, options.seed)
     return comparison, images

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from seq2seq.comparison.groups import format_spread
 from seq2seq.comparison.results import Comparison, Metric, RunResult, Sample
 from seq2seq.diversity import MIN_NGRAMS
 from seq2seq.markdown import cell, table
@@ -75,9 +76,36 @@ def differences_table(comparison: Comparison) -> str:
     return table(["token perplexity difference", "n", "difference", CONFIDENCE_LABEL], rows)
 
 
+def groups_table(comparison: Comparison) -> str:
+    """One row per metric, one column per entry: mean +- sd (n runs) over its seeds."""
+    rows = [[metric.label, *(format_spread(group.metrics[metric.key], metric.digits)
+                             for group in comparison.groups)]
+            for metric in comparison.metrics()]
+    header = [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
+    return table(["metric (mean +- sd (n runs))", *header], rows)
+
+
+def group_differences_table(comparison: Comparison) -> str:
+    """Differences between entries with their intervals over seeds and examples."""
+    names = {m.key: m.label for m in comparison.metrics()}
+    rows = [[names[d.key], f"{cell(d.b)} - {cell(d.a)}", f"{d.difference:.4f}",
+             f"[{d.lower:.4f}, {d.upper:.4f}]"] for d in comparison.group_differences]
+    return table(["figure", "difference", "of the seed means", CONFIDENCE_LABEL], rows)
+
+
 def summary(comparison: Comparison) -> str:
-    """What stdout shows: the metric table, then the perplexity differences if any."""
+    """What stdout shows: the metric table, then the perplexity differences if any; with
+    --group, first every entry as mean +- sd over its seeds and their differences."""
     parts = [metrics_table(comparison)]
+    if comparison.groups:
+        resamples = comparison.group_differences[0].resamples
+        parts = [
+            groups_table(comparison),
+            group_differences_table(comparison) + f"\n\n{CONFIDENCE_LABEL}: hierarchical "
+            f"bootstrap, {resamples} resamples: examples drawn with replacement (shared by "
+            "every run), then each entry's runs drawn with replacement (docs/pretrained.md).",
+            "Every run:\n\n" + parts[0],
+        ]
     if comparison.differences:
         resamples = comparison.differences[0].interval.resamples
         parts.append(

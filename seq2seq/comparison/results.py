@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seq2seq.comparison.bootstrap import Interval
+from seq2seq.comparison.groups import GroupDifference, GroupSummary
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ class Comparison:
     samples: list[Sample]
     differences: list[Difference] = field(default_factory=list)
     setup: dict[str, Any] = field(default_factory=dict)  # split, corpus, limit, seed, ...
+    # with --group: every entry's figures over its seeds, and the differences between entries
+    groups: list[GroupSummary] = field(default_factory=list)
+    group_differences: list[GroupDifference] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -146,4 +150,6 @@ class Comparison:
                 {"a": d.a, "b": d.b, **asdict(d.interval)} for d in self.differences
             ],
             "samples": [asdict(sample) for sample in self.samples],
+            "groups": [asdict(group) for group in self.groups],
+            "group_differences": [asdict(d) for d in self.group_differences],
         }

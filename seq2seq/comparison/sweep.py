@@ -12,6 +12,9 @@ selected (selected.pt, else best.pt) is marked with a dashed line, its lowest va
 share is still falling is the picture of "stopped on validation loss, kept the most generic
 model".
 
+With `--group NAME=RUN1,RUN2,...` (runs differing only by train.seed) a group is drawn as its
+mean over the seeds at the steps every run kept, with a band of +- one sample sd.
+
 Outputs in the comparison folder: sweep.png, sweep.md, sweep.json, and TensorBoard scalars
 `sweep/<metric>` per run (one sub-folder per run label) with the figure as an image.
 """
@@ -19,6 +22,7 @@ Outputs in the comparison folder: sweep.png, sweep.md, sweep.json, and TensorBoa
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
 from seq2seq.checkpoint import load_checkpoint, load_trained
+from seq2seq.comparison.groups import check_seeds_only
 from seq2seq.comparison.pipeline import (
     Options,
     check_same_tokenizer,
@@ -77,6 +82,32 @@ class SweepRun:
     best_step: int | None
 
 
+@dataclass
+class SweepGroup:
+    """Several seeds of one setting: the mean and sample sd of every panel's figure over its
+    runs, at the steps all of them kept."""
+
+    name: str
+    runs: list[str]
+    steps: list[int]
+    mean: dict[str, list[float]]
+    sd: dict[str, list[float]]
+
+
+def group_curve(name: str, runs: list[SweepRun]) -> SweepGroup:
+    """The mean and sd curves of `runs` over their common steps."""
+    steps = sorted(set.intersection(*({p.step for p in run.points} for run in runs)))
+    if not steps:
+        raise UserError(f"--group {name}: its runs kept no snapshot at a common step")
+    mean, sd = {}, {}
+    for key, _ in PANELS:
+        values = [[next(getattr(p, key) for p in run.points if p.step == step) for run in runs]
+                  for step in steps]
+        mean[key] = [statistics.fmean(v) for v in values]
+        sd[key] = [statistics.stdev(v) for v in values]
+    return SweepGroup(name, [run.label for run in runs], steps, mean, sd)
+
+
 def snapshots(run_dir: Path) -> list[Path]:
     """A run folder's snapshots in step order; a one-line error when there are none."""
     if not run_dir.is_dir():
@@ -95,13 +126,19 @@ def marked_step(run_dir: Path, name: str) -> int | None:
     return int(load_checkpoint(path, mmap=True)["step"]) if path.is_file() else None
 
 
-def sweep(options: Options) -> list[SweepRun]:
-    """Score every snapshot of every run folder in `options.runs` on the same examples."""
-    run_dirs = [Path(run) for run in options.runs]
+def sweep(options: Options) -> tuple[list[SweepRun], list[SweepGroup]]:
+    """Score every snapshot of every run folder in `options.runs` and `options.groups` on the
+    same examples; the single runs' curves, then each group's runs' curves, and the groups'."""
+    run_dirs = [Path(run) for run in [*options.runs, *(r for _, g in options.groups for r in g)]]
     paths = [snapshots(run_dir) for run_dir in run_dirs]
     first = [load_trained(run_paths[0], options.device) for run_paths in paths]
     labels = unique_labels([run_dir.resolve().name for run_dir in run_dirs])
     check_same_tokenizer(first, labels)
+    start = len(options.runs)
+    for name, group in options.groups:
+        members = slice(start, start + len(group))
+        check_seeds_only(first[members], labels[members], name)
+        start += len(group)
     examples = load_examples(options, first, labels)
     if examples.tgt is None:
         raise UserError("--sweep needs references to score perplexity: drop --prompts")
@@ -124,17 +161,34 @@ def sweep(options: Options) -> list[SweepRun]:
         best = marked_step(run_dir, BEST)
         runs.append(SweepRun(label, trained.config.model.arch, str(run_dir), points,
                              selected if selected is not None else best, best))
-    return runs
+    groups, start = [], len(options.runs)
+    for name, group in options.groups:
+        groups.append(group_curve(name, runs[start : start + len(group)]))
+        start += len(group)
+    return runs, groups
 
 
-def sweep_figure(runs: list[SweepRun]) -> Figure:
-    """Four panels over training steps, one line per run; dashed: selected, dotted: best loss."""
+def sweep_figure(runs: list[SweepRun], groups: list[SweepGroup] | None = None) -> Figure:
+    """Four panels over training steps, one line per run; dashed: selected, dotted: best loss;
+    a group's runs as thin lines, its mean as a thick one in a band of +- one sd."""
+    groups = groups or []
+    in_group = {label for group in groups for label in group.runs}
     figure = Figure(figsize=(11, 7.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.subplots(2, 2, sharex=True).ravel()
     colours = [f"C{i}" for i in range(len(runs))]
+    group_colours = [f"C{len(runs) + i}" for i in range(len(groups))]
     for panel, (key, title) in zip(axes, PANELS, strict=True):
+        for group, colour in zip(groups, group_colours, strict=True):
+            mean = group.mean[key]
+            low = [m - s for m, s in zip(mean, group.sd[key], strict=True)]
+            high = [m + s for m, s in zip(mean, group.sd[key], strict=True)]
+            panel.fill_between(group.steps, low, high, color=colour, alpha=0.25, linewidth=0)
+            panel.plot(group.steps, mean, color=colour, linewidth=2.5,
+                       label=f"{group.name}: mean +- sd of {len(group.runs)} seeds")
         for run, colour in zip(runs, colours, strict=True):
+            if run.label in in_group:
+                continue
             steps = [p.step for p in run.points]
             panel.plot(steps, [getattr(p, key) for p in run.points], marker="o", markersize=3,
                        color=colour, label=f"{run.label} ({run.arch})")
@@ -172,15 +226,19 @@ def sweep_markdown(runs: list[SweepRun], description: str) -> str:
     return "\n".join(parts)
 
 
-def write_sweep(runs: list[SweepRun], out_dir: Path, description: str) -> Path:
+def write_sweep(
+    runs: list[SweepRun], out_dir: Path, description: str, groups: list[SweepGroup] | None = None
+) -> Path:
     """sweep.png, sweep.md, sweep.json and TensorBoard events in `out_dir`; returns the PNG."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    image = figure_to_array(sweep_figure(runs))
+    groups = groups or []
+    image = figure_to_array(sweep_figure(runs, groups))
     png = out_dir / "sweep.png"
     save_png(image, png)
     (out_dir / "sweep.md").write_text(sweep_markdown(runs, description), encoding="utf-8")
     (out_dir / "sweep.json").write_text(
-        json.dumps({"examples": description, "runs": [asdict(run) for run in runs]}, indent=2),
+        json.dumps({"examples": description, "runs": [asdict(run) for run in runs],
+                    "groups": [asdict(group) for group in groups]}, indent=2),
         encoding="utf-8",
     )
     for run in runs:

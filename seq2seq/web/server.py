@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from seq2seq.conversation import describe, load_bots
+from seq2seq.conversation import banner, load_bots
 from seq2seq.errors import UserError
 from seq2seq.web.api import RequestError, WebChat
 
@@ -208,8 +208,7 @@ def main(
     """Load the runs and serve the page until Ctrl-C (the body of `chat.py --web`)."""
     bots = load_bots(sources, device, overrides or [], labels)
     server = make_server(WebChat(bots), host, port)
-    for bot in bots:
-        print(describe(bot), file=sys.stderr)
+    print(banner(bots, chosen=bool(sources)), file=sys.stderr)
     warning = exposure_warning(host)
     if warning:
         print(warning, file=sys.stderr)
