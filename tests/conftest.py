@@ -10,7 +10,8 @@ Every test that trains a model (or needs one trained) is marked `slow`, so that
 
     python -m pytest -m "not slow"
 
-runs the rest in a fraction of the time; train_tiny's callers mark themselves by asking for it.
+runs the rest in a fraction of the time; train_tiny's callers mark themselves by asking for it
+(tests/test_train_cli.py, which trains in subprocesses, is marked as a whole).
 """
 
 from __future__ import annotations

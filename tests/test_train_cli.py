@@ -22,6 +22,8 @@ from seq2seq.errors import run_cli
 from seq2seq.training import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # each test starts train.py (and torch) anew; most of them train
+
 TINY = [
     "--config", str(REPO / "configs" / "tiny-transformer.yaml"),
     "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
