@@ -1,6 +1,6 @@
 """Chat with a trained model, or compare several side by side.
 
-    python chat.py                                   # the newest runs/*/best.pt, else the
+    python chat.py                                   # the newest run under runs/, else the
                                                      # pretrained pair in pretrained/
     python chat.py --run runs/transformer-20261122-0101 --set decode.beam=5
     python chat.py --run runs/A --run runs/B         # both answer every line
@@ -26,8 +26,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--run", dest="sources", action="append", default=[], metavar="DIR",
-        help="a run folder (its best.pt); repeat to chat with several models side by side "
-        "(default: the newest run under runs/, else the pretrained pair shipped in pretrained/)",
+        help="a run folder (its selected.pt, else best.pt, else last.pt); repeat to chat with "
+        "several models side by side (default: the newest run under runs/, else the "
+        "pretrained pair shipped in pretrained/)",
     )
     parser.add_argument(
         "--checkpoint", dest="sources", action="append", metavar="FILE",

@@ -27,31 +27,27 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import seq2seq  # noqa: F401  (first: it sets OpenMP's wait policy before torch loads)
+from seq2seq.errors import UserError, run_cli
 
-# isort: split
-import torch
-
-from seq2seq import runs
-from seq2seq.checkpoint import load_checkpoint
-from seq2seq.config import Config, apply_overrides, config_from_dict, load_config
-from seq2seq.device import set_threads
-from seq2seq.errors import ConfigError, UserError, run_cli
-from seq2seq.models import ARCHITECTURES, build_model, get_architecture
-from seq2seq.tokenizer import Tokenizer
-from seq2seq.training import TrainOptions, train
+if TYPE_CHECKING:  # torch and what imports it load after parsing, so --help answers at once
+    from seq2seq.config import Config
+    from seq2seq.tokenizer import Tokenizer
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 CPU_CONFIG_PREFIXES = ("cpu-", "protocol-cpu-", "tiny-")
+# The architectures with a default config (configs/<model>.yaml), for --help without torch;
+# main() checks the name against the model registry.
+DEFAULT_CONFIGS = sorted(path.stem for path in CONFIGS.glob("*.yaml") if "-" not in path.stem)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Train a Transformer or GRU chatbot on the Cornell Movie-Dialogs corpus.",
     )
-    parser.add_argument("--model", choices=sorted(ARCHITECTURES),
+    parser.add_argument("--model", metavar="{" + ",".join(DEFAULT_CONFIGS) + "}",
                         help="the architecture (optional when --config or --resume says it)")
     parser.add_argument("--config", type=Path, help="YAML config (default: configs/<model>.yaml)")
     parser.add_argument("--corpus", help="TSV file or Cornell folder (default: $CORNELL_CORPUS "
@@ -97,12 +93,20 @@ def counterpart_config_path(
 
 def count_parameters(model_config: Any, tokenizer: Tokenizer) -> int:
     """Parameters of a model, built on the meta device (no memory, no initialisation)."""
+    import torch
+
+    from seq2seq.models import build_model
+
     with torch.device("meta"):
         return build_model(model_config, tokenizer).num_parameters()
 
 
 def other_sizes(config: Config, tokenizer: Tokenizer, config_path: Path | None) -> list[str]:
     """Lines giving every other registered architecture's size, from its counterpart config."""
+    from seq2seq.config import load_config
+    from seq2seq.errors import ConfigError
+    from seq2seq.models import ARCHITECTURES, get_architecture
+
     arch = config.model.arch
     lines = []
     for other in sorted(ARCHITECTURES):
@@ -124,8 +128,11 @@ def other_sizes(config: Config, tokenizer: Tokenizer, config_path: Path | None) 
     return lines
 
 
-def cpu_config_hint(arch: str, config_path: Path | None) -> str | None:
-    """A command with the config made for a CPU, unless this run already uses one."""
+def cpu_config_hint(
+    arch: str, config_path: Path | None, corpus: str | None = None, threads: int | None = None
+) -> str | None:
+    """A command with the config made for a CPU, unless this run already uses one; it keeps
+    the user's --corpus and --threads, so that it trains on the same data the same way."""
     if config_path is not None and config_path.name.startswith(CPU_CONFIG_PREFIXES):
         return None
     suggested = CONFIGS / f"cpu-{arch}.yaml"
@@ -136,15 +143,26 @@ def cpu_config_hint(arch: str, config_path: Path | None) -> str | None:
         shown = suggested.relative_to(Path.cwd())
     except ValueError:
         pass
+    kept = "" if corpus is None else f" --corpus {shlex.quote(corpus)}"
+    kept += "" if threads is None else f" --threads {threads}"
     return (
         f"this config is sized for a GPU; on a CPU try: python train.py --config "
-        f"{shlex.quote(str(shown))} --time-budget 20 (or configs/protocol-cpu-{arch}.yaml: "
+        f"{shlex.quote(str(shown))}{kept} --time-budget 20 (or configs/protocol-cpu-{arch}.yaml: "
         "the README's protocol, about 1.5 hours)"
     )
 
 
 def main() -> int:
     args = parse_args()
+    from seq2seq import runs
+    from seq2seq.checkpoint import load_checkpoint
+    from seq2seq.config import apply_overrides, config_from_dict, load_config
+    from seq2seq.device import set_threads
+    from seq2seq.models import ARCHITECTURES
+    from seq2seq.training import TrainOptions, train
+
+    if args.model is not None and args.model not in ARCHITECTURES:
+        raise UserError(f"--model {args.model}: not one of {', '.join(sorted(ARCHITECTURES))}")
     if args.resume and args.run_dir is None:
         raise UserError("--resume needs --run-dir: the run folder to continue")
     overrides = list(args.overrides)
@@ -182,7 +200,7 @@ def main() -> int:
         run_dir=args.run_dir, resume=args.resume, device=args.device,
         time_budget=args.time_budget, verbose=args.verbose, quiet=args.quiet,
         size_comparison=lambda config, tokenizer: other_sizes(config, tokenizer, config_path),
-        cpu_hint=cpu_config_hint(config.model.arch, config_path),
+        cpu_hint=cpu_config_hint(config.model.arch, config_path, args.corpus, args.threads),
     ))
     return 128 + result.signal if result.signal is not None else 0
 

@@ -3,7 +3,7 @@
 A model is rebuilt from its checkpoint alone (`load_trained`, as nanoGPT's `sample.py` does)
 and answers each input line through `seq2seq.decoding.generate`:
 
-    python chat.py                              # the newest runs/*/best.pt, else the
+    python chat.py                              # the newest run under runs/, else the
                                                 # pretrained pair shipped in pretrained/
     python chat.py --run runs/A --run runs/B    # both answer every line, each labelled
     printf 'hi\\nhow are you?\\n' | python chat.py --run runs/A   # one reply line per input
@@ -478,6 +478,8 @@ def converse(bots: list[Bot], interactive: bool, info: Notify, notify: Notify) -
         replies = answer_turn(bots, text, notify) if text and not command else None
         if replies is not None:
             transcript.record(bots, text, replies, before)
+        elif interactive:  # Ctrl-C cancelled the turn, which "turn cancelled" said
+            continue
         for i, bot in enumerate(bots):
             show(bot, "" if replies is None else replies[i], len(bots) > 1, interactive, notify)
 

@@ -4,9 +4,10 @@ One owner for the reply statistics that both training (every validation decodes 
 of prompts greedily) and `compare.py` (the test split) report, so `valid/distinct_2` in
 TensorBoard and "distinct-2" in a comparison report are the same number on different prompts.
 
-All statistics split replies on whitespace and lowercase them, so they mean the same for every
-tokenizer. distinct-n is reported with the n-gram count it rests on: a handful of n-grams makes
-any ratio meaningless, so below `MIN_NGRAMS` the tables say "n/a".
+All statistics count lowercased words as `seq2seq.words` defines them (whitespace-separated, and
+each CJK character one word), so they mean the same for every tokenizer and language.
+distinct-n is reported with the n-gram count it rests on: a handful of n-grams makes any ratio
+meaningless, so below `MIN_NGRAMS` the tables say "n/a".
 
 Two definitions of distinct-n are in use. This repo's `distinct_n` divides the distinct n-grams
 by all n-grams of the replies (a share: 1.0 when no n-gram repeats, whatever the length); Li et
@@ -27,18 +28,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from seq2seq.words import words
+
 TOP_REPLIES = 10  # the "i don't know" problem is visible in the ten most frequent replies
 MIN_NGRAMS = 100  # fewer n-grams than this and distinct-n is shown as "n/a"
 
 
-def words(text: str) -> list[str]:
-    """Lowercased whitespace-separated words of a reply."""
-    return text.lower().split()
-
-
 def reply_key(text: str) -> str:
-    """What makes two replies the same reply: their words, lowercased, whitespace collapsed."""
-    return " ".join(words(text))
+    """What makes two replies the same reply: their text, lowercased, whitespace collapsed."""
+    return " ".join(text.lower().split())
 
 
 def ngram_counts(replies: list[str], n: int) -> tuple[int, int]:
@@ -76,7 +74,7 @@ def distinct_or_none(replies: list[str], n: int) -> tuple[float | None, int]:
 
 
 def mean_length(replies: list[str]) -> float:
-    """Mean number of whitespace-separated words per reply (0.0 for no replies)."""
+    """Mean number of words per reply (0.0 for no replies)."""
     return sum(len(words(r)) for r in replies) / len(replies) if replies else 0.0
 
 

@@ -132,6 +132,12 @@ def resume_command(run_dir: Path, time_budget: float | None) -> str:
     return command
 
 
+# The quickest way to a model that talks: minutes on a CPU (the GPU configs take hours there).
+TRAIN_TINY = (
+    "python train.py --config configs/tiny-transformer.yaml --max-steps 300 --run-dir {path}"
+)
+
+
 def checkpoint_path(path_or_run_dir: str | Path) -> Path:
     """A checkpoint file, or the one a run folder offers: selected.pt (written when
     train.select is not "loss"), else best.pt, else last.pt; a pretrained/ folder's model.pt."""
@@ -147,7 +153,7 @@ def checkpoint_path(path_or_run_dir: str | Path) -> Path:
             return path / name
     raise UserError(
         f"{path} holds no {BEST} or {LAST} "
-        f"(train one with: python train.py --model transformer --run-dir {path})"
+        f"(train one in minutes on a CPU: {TRAIN_TINY.format(path=shlex.quote(str(path)))})"
     )
 
 
@@ -161,8 +167,9 @@ def find_latest_run(runs_dir: str | Path = "runs") -> Path:
     candidates = sorted(runs_dir.glob(f"*/{BEST}"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise UserError(
-            f"no trained model in {runs_dir}/ (train one first: python train.py --model "
-            "transformer, or pass a run folder / checkpoint explicitly)"
+            f"no trained model in {runs_dir}/ (train one in minutes on a CPU: "
+            f"{TRAIN_TINY.format(path=shlex.quote(str(runs_dir / 'tiny-transformer')))}; or "
+            "pass a run folder / checkpoint explicitly)"
         )
     return candidates[-1].parent
 

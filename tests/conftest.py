@@ -1,14 +1,22 @@
-"""Fixtures shared by the whole test suite: the fixture corpus, very small configs, and two
-tiny trained runs (a Transformer and a GRU on the same data and tokenizer) for the tests of
-chat, compare and checkpoints.
+"""Fixtures shared by the whole test suite: the fixture corpus, very small configs, and tiny
+trained runs, each trained once per session: a Transformer and a GRU on the same data and
+tokenizer (`tiny_runs`), and a GRU that reads context (`context_run`), for the tests of chat,
+compare, the web page and checkpoints.
 
     def test_something(tiny_runs):            # {"transformer": Path, "gru": Path}
         trained = load_trained(tiny_runs["gru"])
+
+Every test that trains a model (or needs one trained) is marked `slow`, so that
+
+    python -m pytest -m "not slow"
+
+runs the rest in a fraction of the time; train_tiny's callers mark themselves by asking for it
+(tests/test_train_cli.py, which trains in subprocesses, is marked as a whole).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,8 @@ from seq2seq.training import TrainOptions, TrainResult, train
 REPO = Path(__file__).resolve().parents[1]
 EXCHANGES = REPO / "tests" / "fixtures" / "exchanges.tsv"
 TINY_RUN_STEPS = 30
+# Fixtures that train: a test using any of them (directly or through another fixture) is slow.
+TRAINING_FIXTURES = {"train_tiny", "tiny_runs", "context_run"}
 
 # Smaller than configs/tiny-*.yaml, so that a few dozen steps take a few seconds on a CPU.
 # The data section is the same for both architectures: same split, same tokenizer.
@@ -53,6 +63,24 @@ def make_tiny_config(arch: str, **sections: dict[str, Any]) -> Config:
     return config_from_dict(raw)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs a model trained (see TRAINING_FIXTURES)."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread in every test: for models this small, splitting each operation
+    between threads costs more than it saves, and far more on a machine busy with other work
+    (a tiny decoding test took 20 s with two threads there)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def exchanges_corpus() -> Path:
     """tests/fixtures/exchanges.tsv: the small invented prompt<TAB>reply corpus."""
@@ -73,19 +101,12 @@ def tiny_config() -> Callable[..., Config]:
 
 @pytest.fixture(scope="session")
 def train_tiny(data_cache: Path) -> Callable[..., TrainResult]:
-    """`train_tiny(config, run_dir, **options)`: train on the fixture corpus, on the CPU.
+    """`train_tiny(config, run_dir, corpus=EXCHANGES, **options)`: train on a fixture corpus
+    (the English one by default), on the CPU (one thread: `one_torch_thread`)."""
 
-    With one thread: for models this small, splitting each operation between threads costs
-    more than it saves (and far more on a busy machine)."""
-
-    def run(config: Config, run_dir: Path, **options: Any) -> TrainResult:
+    def run(config: Config, run_dir: Path, corpus: Path = EXCHANGES, **options: Any) -> TrainResult:
         settings = TrainOptions(run_dir=run_dir, device="cpu", cache_dir=data_cache, **options)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return train(config, EXCHANGES, settings)
-        finally:
-            torch.set_num_threads(threads)
+        return train(config, corpus, settings)
 
     return run
 
@@ -104,3 +125,12 @@ def tiny_runs(
         result = train_tiny(make_tiny_config(arch, train={"keep_checkpoints": 3}), root / arch)
         runs[arch] = result.run_dir
     return runs
+
+
+@pytest.fixture(scope="session")
+def context_run(
+    train_tiny: Callable[..., TrainResult], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A tiny GRU trained to read the last 3 turns (at most 64 tokens). Read-only."""
+    config = make_tiny_config("gru", data={"context_turns": 3, "max_src_len": 64})
+    return train_tiny(config, tmp_path_factory.mktemp("context") / "gru-context").run_dir

@@ -258,8 +258,11 @@ def test_find_latest_run_picks_the_newest_best(tmp_path: Path) -> None:
 
 
 def test_find_latest_run_says_how_to_train_when_there_is_none(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="python train.py"):
+    with pytest.raises(UserError) as error:
         find_latest_run(tmp_path / "runs")
+    message = str(error.value)  # the quick tiny model, not a GPU config (hours on a CPU)
+    assert "python train.py --config configs/tiny-transformer.yaml --max-steps 300" in message
+    assert "--model transformer" not in message
 
 
 def test_a_damaged_tokenizer_names_its_checkpoint(tiny_runs, tmp_path) -> None:

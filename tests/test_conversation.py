@@ -30,14 +30,12 @@ VISIBLE_ARGS = [arg for setting in VISIBLE for arg in ("--set", setting)]
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_runs, train_tiny, tiny_config, tmp_path_factory) -> dict[str, Path]:
-    """The session's tiny Transformer and GRU runs, copied under a runs/ folder, plus a GRU
-    trained to read 3 turns of context (at most 64 tokens)."""
+def runs(tiny_runs, context_run, tmp_path_factory) -> dict[str, Path]:
+    """The session's tiny Transformer and GRU runs, copied under a runs/ folder, plus the
+    session's GRU that reads 3 turns of context."""
     root = tmp_path_factory.mktemp("chat") / "runs"
     copies = {arch: Path(shutil.copytree(tiny_runs[arch], root / arch)) for arch in tiny_runs}
-    config = tiny_config("gru", data={"context_turns": 3, "max_src_len": 64})
-    context = train_tiny(config, tmp_path_factory.mktemp("context") / "gru-context").run_dir
-    return {**copies, "context": context}
+    return {**copies, "context": context_run}
 
 
 def run_chat(args: list[str], stdin: bytes, cwd: Path | None = None, home: Path | None = None):
@@ -166,7 +164,7 @@ def foreign(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (None, "python train.py --model transformer"),
+    (None, "python train.py --config configs/tiny-transformer.yaml"),
     (damaged, "is not a seq2seq-chatbots checkpoint"),
     (foreign, "is not a seq2seq-chatbots checkpoint"),
 ])
@@ -482,3 +480,11 @@ def test_interactive_session_prompts_replies_and_ends_on_ctrl_d(runs, tmp_path):
     assert text.count("bot> ") == 1  # the empty line and the commands got no reply
     history = tmp_path / ".cache" / "seq2seq-chatbots" / "chat_history"
     assert "hello there" in history.read_text()
+
+
+def test_a_cancelled_turn_prints_no_empty_reply_in_the_terminal(bots, monkeypatch, capsys):
+    monkeypatch.setattr(conversation, "prompted_lines", lambda: iter(["hello", "again"]))
+    answers = iter([None, ["fine"]])  # Ctrl-C during the first turn, then a reply
+    monkeypatch.setattr(conversation, "answer_turn", lambda *args: next(answers))
+    conversation.converse([bots["gru"]], True, print, print)
+    assert capsys.readouterr().out.splitlines() == ["bot> fine"]

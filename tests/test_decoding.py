@@ -3,6 +3,7 @@ test theirs), plus batched-versus-single greedy on the real architectures."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,9 +362,11 @@ def test_batched_decoding_equals_one_source_at_a_time(name, strategy):
         assert batched.attention[i].shape[-1] == length
 
 
+@functools.cache  # trained once per architecture and session; decoding leaves it as it is
 def partly_trained(name: str) -> tuple[Seq2SeqModel, Tensor, Tensor]:
     """A tiny model trained a little on 16 random pairs (replies of 1 to 7 tokens), so that its
-    replies end at various lengths; returns it with the (16, 7) sources and their mask."""
+    replies end at various lengths; returns it with the (16, 7) sources and their mask.
+    Shared: do not change it."""
     model, generator = tiny_model(name), torch.Generator().manual_seed(2)
     src = torch.randint(EOS + 1, 60, (16, 7), generator=generator)
     mask = torch.arange(7)[None, :] < torch.randint(2, 8, (16, 1), generator=generator)

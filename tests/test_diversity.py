@@ -78,3 +78,11 @@ def test_diversity_scalars_on_hand_made_replies():
 
 def test_diversity_scalars_of_no_replies_are_zero():
     assert set(diversity_scalars([]).values()) == {0.0}
+
+
+def test_chinese_replies_count_characters_as_words():
+    replies = ["我不知道。", "我不知道", "你好吗？"]
+    assert mean_length(replies) == (5 + 4 + 4) / 3
+    assert ngram_counts(replies, 2) == (7, 10)  # 我不 不知 知道 道。 你好 好吗 吗？
+    counts = reply_counts(replies)
+    assert counts.top == [("我不知道。", 1), ("我不知道", 1), ("你好吗？", 1)]  # as written

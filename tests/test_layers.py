@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "seq2seq"
 # layers only: never a higher layer, never a sibling of its own layer.
 LAYERS = (
     ("errors",),
-    ("paths",),
+    ("paths", "words"),
     ("device", "hparams", "markdown", "leftovers", "metrics", "diversity", "plots", "batching",
      "tokenizer"),
     ("models",),

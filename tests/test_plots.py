@@ -1,7 +1,12 @@
+import warnings
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.image import imread
 
+from seq2seq import plots
 from seq2seq.plots import (
     DPI,
     FONT_SIZE,
@@ -57,3 +62,45 @@ def test_pieces_show_word_starts_as_spaces_in_a_readable_font():
     assert [t.get_text() for t in axes.get_yticklabels()] == [" I", "'m"]
     # TensorBoard's default card shrinks the image: labels need a larger font than matplotlib's
     assert all(t.get_fontsize() >= 12 for t in axes.get_xticklabels()) and FONT_SIZE >= 12
+
+
+def test_a_long_title_wraps_inside_a_narrow_map():
+    figure = attention_figure(np.full((2, 2), 0.5), ["a", "b"], ["x", "y"],
+                              title="transformer-long-run-label, example 1234, mean over heads")
+    figure_to_array(figure)
+    title = figure.get_suptitle()
+    box = figure._suptitle.get_window_extent(figure.canvas.get_renderer())
+    assert "\n" in title and 0 <= box.x0 and box.x1 <= figure.bbox.x1 and box.y1 <= figure.bbox.y1
+
+
+@pytest.fixture
+def ascii_fonts(monkeypatch):
+    """Every installed font draws ASCII only; the one-per-process warning not yet given."""
+    monkeypatch.setattr(plots, "font_characters", lambda path: frozenset(range(128)))
+    monkeypatch.setattr(plots, "warned_missing_glyphs", False)
+
+
+def test_characters_no_font_draws_become_code_points_with_one_warning(ascii_fonts, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's own per-glyph warnings would fail here
+        for _ in range(2):
+            figure = attention_figure(np.full((2, 2), 0.5), ["\u2581你", "好"], ["我", "?"])
+            figure_to_array(figure)
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_xticklabels()] == [" U+4F60", "U+597D"]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["U+6211", "?"]
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "你 (U+4F60)" in err and "install a font" in err
+
+
+def test_a_font_that_has_the_characters_is_used_as_a_fallback(monkeypatch, capsys):
+    default = findfont(FontProperties())
+    cjk = SimpleNamespace(name="Some CJK Font", fname="/fonts/cjk.ttf")
+    placeholder = SimpleNamespace(name="Last Resort High-Efficiency", fname="/fonts/last.ttf")
+    charmaps = {default: frozenset(range(128)), cjk.fname: frozenset(map(ord, "你好")),
+                placeholder.fname: frozenset(range(0x30000))}
+    monkeypatch.setattr(plots, "font_characters", charmaps.__getitem__)
+    monkeypatch.setattr(plots, "fontManager", SimpleNamespace(ttflist=[placeholder, cjk]))
+    labels, families = plots.honest_labels(["你", "好 a"])
+    assert labels == ["你", "好 a"] and families == [FontProperties().get_name(), cjk.name]
+    assert capsys.readouterr().err == ""

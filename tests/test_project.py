@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +44,26 @@ def test_ci_removes_its_scratch_folder_when_it_fails(tmp_path):
                             timeout=60)
     assert result.returncode == 3
     assert list(scratch.iterdir()) == []
+
+
+HELP_CHECK = """
+import runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    assert stop.code == 0, stop.code
+print("torch loaded:", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("script", ["train.py", "chat.py", "compare.py"])
+def test_help_answers_without_loading_torch(script):
+    """--help must not wait seconds for torch (6-7 s on a busy 2-core machine)."""
+    result = subprocess.run([sys.executable, "-c", HELP_CHECK, str(ROOT / script)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("torch loaded: False")
+    assert "usage:" in result.stdout
+    if script == "chat.py":  # a run folder offers selected.pt first
+        assert "(its selected.pt, else best.pt" in " ".join(result.stdout.split())

@@ -22,6 +22,8 @@ from seq2seq.errors import run_cli
 from seq2seq.training import TrainOptions, train
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # each test starts train.py (and torch) anew; most of them train
+
 TINY = [
     "--config", str(REPO / "configs" / "tiny-transformer.yaml"),
     "--set", "model.d_model=32", "--set", "model.n_heads=2", "--set", "model.n_layers=1",
@@ -260,6 +262,9 @@ def test_a_long_cpu_run_says_so_and_its_resume_hint_works_when_pasted(
     assert "python train.py --config configs/cpu-transformer.yaml" in stderr or (
         f"python train.py --config {REPO / 'configs' / 'cpu-transformer.yaml'}" in stderr
     )
+    cpu_hint = shlex.split(stderr.split("on a CPU try: ")[1].split(" (or ")[0])
+    assert cpu_hint[cpu_hint.index("--corpus") + 1] == str(exchanges_corpus)  # the user's own
+    assert cpu_hint[cpu_hint.index("--threads") + 1] == "1"
     hint = stderr.split("continue with: ")[1].splitlines()[0]
     command = shlex.split(hint)
     assert command[:2] == ["python", "train.py"]

@@ -1,4 +1,8 @@
-"""`python compare.py RUN_A RUN_B [...]`: the command line of a comparison."""
+"""`python compare.py RUN_A RUN_B [...]`: the command line of a comparison.
+
+The comparison's modules (and torch with them) are imported after the arguments are parsed, so
+that `--help` and a wrong option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from seq2seq.comparison.groups import parse_group
-from seq2seq.comparison.pipeline import SPLIT_CHOICES, Options, compare
-from seq2seq.comparison.report import summary, write_reports
-from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
-from seq2seq.comparison.tensorboard import write_tensorboard
-from seq2seq.device import resolve_device, set_threads
 from seq2seq.errors import UserError
-from seq2seq.mmi import FLAGS, ROLES
 from seq2seq.paths import check_writable_folder
-from seq2seq.relevance import CANDIDATES
-from seq2seq.runs import new_run_dir
+
+if TYPE_CHECKING:
+    from seq2seq.comparison.pipeline import Options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", help="the corpus (default: the one the runs' checkpoints "
                         "name when they agree and it is here, else $CORNELL_CORPUS, then "
                         "./corpora/cornell); with --split all, an external corpus file")
-    parser.add_argument("--split", default="test", choices=SPLIT_CHOICES,
+    parser.add_argument("--split", default="test",  # checked by the pipeline
                         help="test or valid split of the runs' data, or all examples of --corpus")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--prompts", help="a file of prompts, one per line, instead of a data "
@@ -53,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sampled prompts shown side by side (with --prompts: every prompt)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the samples, the distractors and the bootstrap")
-    parser.add_argument("--candidates", type=int, default=CANDIDATES,
+    parser.add_argument("--candidates", type=int,
                         help="hits@1/N: rank the gold reply among N candidates (N-1 distractors, "
-                        "written to distractors.jsonl); 0: no ranking")
+                        "written to distractors.jsonl; default: ConvAI2's 20); 0: no ranking")
     parser.add_argument("--max-len", type=int, default=0,
                         help="tokens per greedy reply at most (default: data.max_tgt_len + 1)")
     parser.add_argument("--attention", type=int, default=3,
@@ -74,9 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="compare each run under this decoding instead of greedy; repeat for "
                      "several, e.g. --decode greedy=greedy --decode beam5=beam=5 --decode "
                      "antilm=mmi=antilm,mmi_lambda=0.3 (the chat's /set settings, by commas)")
-    for role, flag in FLAGS.items():
-        mmi.add_argument(flag, dest=role, metavar="RUN",
-                         help=f"{ROLES[role]} (a run with the runs' tokenizer)")
+    # seq2seq.mmi's FLAGS and ROLES, spelled out so that --help need not load torch
+    mmi.add_argument("--backward", dest="backward", metavar="RUN",
+                     help="the backward model p(prompt | reply) of mmi=bidi (a run with the "
+                     "runs' tokenizer)")
+    mmi.add_argument("--reply-lm", dest="reply_lm", metavar="RUN",
+                     help="the reply language model p(reply) of mmi=antilm (a run with the "
+                     "runs' tokenizer)")
     mmi.add_argument("--evaluator", metavar="RUN",
                      help="a backward model trained on other data that judges every decoding's "
                      "replies by prompt retrieval@1/20 (never used for decoding)")
@@ -87,6 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def options_from(args: argparse.Namespace) -> Options:
+    from seq2seq.comparison.groups import parse_group
+    from seq2seq.comparison.pipeline import Options
+    from seq2seq.device import resolve_device
+    from seq2seq.mmi import FLAGS
+    from seq2seq.relevance import CANDIDATES
+
+    if args.candidates is None:
+        args.candidates = CANDIDATES
     for flag in ("limit", "samples", "max_len", "attention", "candidates"):
         if getattr(args, flag) < 0:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
@@ -121,6 +132,13 @@ def tensorboard_logdir(out_dir: Path, runs: list[str]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from seq2seq.comparison.pipeline import compare
+    from seq2seq.comparison.report import summary, write_reports
+    from seq2seq.comparison.sweep import sweep, sweep_markdown, write_sweep
+    from seq2seq.comparison.tensorboard import write_tensorboard
+    from seq2seq.device import set_threads
+    from seq2seq.runs import new_run_dir
+
     set_threads(args.threads)
     options = options_from(args)
     out_dir = Path(args.out) if args.out else new_run_dir("sweep" if args.sweep else "compare")

@@ -211,14 +211,14 @@ def markdown(comparison: Comparison) -> str:
     lines += [
         "Perplexities are exp(total NLL / total count) over the same examples, plain NLL "
         "without label smoothing: per target token (eos included) and per reference word "
-        "(whitespace words of the reference as the tokenizer normalises it, + 1 per reply for "
-        "its end). BLEU compares greedy replies with those references, lowercased. Reply-level "
-        "numbers split greedy replies on whitespace, lowercased; distinct-n is distinct "
-        "n-grams / all n-grams, shows the n-grams it rests on and reads n/a below "
-        f"{MIN_NGRAMS}; Li et al.'s distinct-2 divides by the words instead. GT are the gold "
-        "replies, RT one random training reply per example (Csáky et al., 2019). Speed is "
-        "replies per second of batched greedy decoding, generation only. docs/relevance.md "
-        "defines the relevance figures.",
+        "(words of the reference as the tokenizer normalises it, + 1 per reply for its end; a "
+        "word is whitespace-separated, or one CJK character). BLEU compares greedy replies with "
+        "those references, lowercased. Reply-level numbers count the same words in greedy "
+        "replies, lowercased; distinct-n is distinct n-grams / all n-grams, shows the n-grams "
+        f"it rests on and reads n/a below {MIN_NGRAMS}; Li et al.'s distinct-2 divides by the "
+        "words instead. GT are the gold replies, RT one random training reply per example "
+        "(Csáky et al., 2019). Speed is replies per second of batched greedy decoding, "
+        "generation only. docs/relevance.md defines the relevance figures.",
         "",
     ]
     if speed_spread(comparison):

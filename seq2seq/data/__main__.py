@@ -73,6 +73,10 @@ def report(data: PreparedData) -> str:
             f"  {name:<5} {stats['examples'][name]:>18,}  {stats['groups'][name]:>8,}  "
             + (f"{twins:>22,}" if twins is not None else f"{'':>22}")
         )
+    # The split is made before the filters: a group whose examples were all dropped still
+    # counts, so a split can list more chains than examples.
+    lines.append(f"  examples: those the filters above kept; {unit}: every one the split was "
+                 "given, before the filters")
     lines.append("tokens (before the length filters):   p50    p90    p99    max")
     for side in ("context", "response"):
         values = stats["lengths"][side]

@@ -62,6 +62,13 @@ class Server(ThreadingHTTPServer):
         self.loopback_only = is_loopback(host)
         super().__init__((host, port), Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that gave up (closed or reset the connection before the reply) is routine,
+        not worth the standard library's 25-line traceback; any other error keeps it."""
+        if isinstance(sys.exception(), ConnectionError):  # BrokenPipe, ConnectionReset, ...
+            return
+        super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]

@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from seq2seq.checkpoint import load_checkpoint, load_trained, save_checkpoint
-from seq2seq.comparison import cli as comparison_cli
+from seq2seq.comparison import pipeline
 from seq2seq.comparison.attention import attention_images
 from seq2seq.comparison.cli import main, tensorboard_logdir
 from seq2seq.comparison.results import METRICS
@@ -425,7 +425,7 @@ def test_an_unwritable_out_is_refused_before_evaluating(
     if where == "read-only":  # as os.access reports a read-only folder (chmod does not stop root)
         monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
         reason = f"{tmp_path} is not writable"
-    monkeypatch.setattr(comparison_cli, "compare", lambda *a: pytest.fail("evaluated first"))
+    monkeypatch.setattr(pipeline, "compare", lambda *a: pytest.fail("evaluated first"))
     with pytest.raises(SystemExit) as stop:
         run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
                               "--corpus", str(EXCHANGES), "--out", str(out)]))

@@ -14,3 +14,11 @@ def test_corpus_bleu_is_100_for_identical_text_and_reports_its_signature():
     assert corpus_bleu(["nothing alike at all"] * 2, refs).score < 1.0
     signature = corpus_bleu(refs, refs).signature
     assert "tok:13a" in signature and "case:lc" in signature
+
+
+def test_chinese_words_and_bleu_count_characters():
+    assert reference_words(["我很好。", "", "ok 好"]) == 5 + 1 + 3
+    refs = ["我 很 好", "今天 天气 不错"]
+    hypotheses = ["我很好", "今天天气不错"]  # the same characters, written without spaces
+    bleu = corpus_bleu(hypotheses, refs)
+    assert bleu.score == pytest.approx(100.0) and "tok:zh" in bleu.signature

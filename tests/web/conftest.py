@@ -1,5 +1,5 @@
-"""Fixtures of the browser chat's tests: the session's tiny runs, a GRU that reads context,
-and a server with both tiny runs."""
+"""Fixtures of the browser chat's tests: the session's tiny runs and a server with both (the GRU
+that reads context is the session's `context_run`)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ from .helpers import VISIBLE, running
 def pair(tiny_runs) -> list[Path]:
     """The tiny Transformer and GRU, in the order the page shows them."""
     return [tiny_runs["transformer"], tiny_runs["gru"]]
-
-
-@pytest.fixture(scope="package")
-def context_run(train_tiny, tiny_config, tmp_path_factory) -> Path:
-    """A tiny GRU trained to read the last 3 turns (at most 64 tokens)."""
-    config = tiny_config("gru", data={"context_turns": 3, "max_src_len": 64})
-    return train_tiny(config, tmp_path_factory.mktemp("web") / "gru-context").run_dir
 
 
 @pytest.fixture(scope="package")

@@ -4,10 +4,12 @@ a person starts it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -233,3 +235,19 @@ def test_a_client_trickling_its_request_is_dropped_at_the_deadline(pair_url, mon
         except TimeoutError:
             pytest.fail("the server still reads the trickling request")
     assert time.monotonic() - start < 6
+
+
+def test_a_browser_that_gives_up_costs_no_traceback(pair_url, capsys):
+    address = urlsplit(pair_url)
+    body = json.dumps({"message": "tell me everything"}).encode()
+    for _ in range(3):  # closed with a reset while the models answer: the reply cannot be sent
+        with socket.create_connection((address.hostname, address.port)) as client:
+            client.sendall(
+                f"POST /api/reply HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: "
+                f"application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert call(pair_url, "POST", "/api/reply", {"message": "hi"})[0] == 200  # after them
+    time.sleep(0.5)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
