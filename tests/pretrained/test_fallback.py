@@ -42,7 +42,7 @@ def test_a_run_under_runs_comes_before_the_shipped_pair(shipped_root, tiny_runs,
 
 
 def test_without_runs_or_shipped_models_the_error_says_how_to_train(tmp_path):
-    with pytest.raises(UserError, match="python train.py --model transformer"):
+    with pytest.raises(UserError, match="python train.py --config configs/tiny-transformer.yaml"):
         conversation.default_models(tmp_path / "runs", tmp_path / "pretrained")
 
 
