@@ -92,7 +92,7 @@ def last_stamp(run_dir: Path) -> tuple[int, int, int] | None:
     a save replaces the file, so its inode changes. None when there is no last.pt."""
     try:
         stat = (run_dir / LAST).stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a run dir that is a file is refused later
         return None
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
