@@ -24,7 +24,7 @@ def test_the_license_is_a_file_and_an_spdx_expression():
 
 def test_the_readme_says_which_torch_to_install_and_which_python():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    install = readme[readme.index("## Two commands") : readme.index("## Train")]
+    install = readme[readme.index("## Install") : readme.index("## Quick start")]
     assert "Python >= 3.11" in install
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in install
     assert "\npip install torch " in install  # the CUDA build, on a line of its own
