@@ -89,16 +89,17 @@ def run_seconds(
 
 
 def estimate_messages(
-    device: str, seconds_per_step: float, steps_per_epoch: int, steps_left: int | None,
-    total_steps: int | None, budget_seconds_left: float | None, cpu_hint: str | None,
+    device: str, seconds_per_step: float, steps_per_epoch: int, step: int, total_steps: int,
+    train_seconds: float, time_budget: float | None, cpu_hint: str | None,
 ) -> list[str]:
-    """The estimate line, and on a CPU, when the run is long, `cpu_hint` (train.py's config
-    that suits one)."""
-    lines = [estimate_line(device, seconds_per_step, steps_per_epoch, steps_left, total_steps,
-                           budget_seconds_left)]
-    long_run = run_seconds(seconds_per_step, steps_left, budget_seconds_left) > (
-        LONG_RUN_HOURS * 3600
-    )
+    """The estimate line at `step` of `total_steps` (0: unknown) after `train_seconds` of
+    training, within `time_budget` minutes if any; and on a CPU, when the run is long,
+    `cpu_hint` (train.py's config that suits one)."""
+    budget_left = None if time_budget is None else max(time_budget * 60 - train_seconds, 0.0)
+    steps_left = max(total_steps - step, 0) if total_steps else None
+    lines = [estimate_line(device, seconds_per_step, steps_per_epoch, steps_left,
+                           total_steps or None, budget_left)]
+    long_run = run_seconds(seconds_per_step, steps_left, budget_left) > LONG_RUN_HOURS * 3600
     if device.startswith("cpu") and long_run and cpu_hint:
         lines.append(cpu_hint)
     return lines

@@ -22,6 +22,11 @@ better loss, with the default train.select: loss), or when the time budget of
 training (validation excluded) is spent, or on Ctrl-C/SIGTERM. It always ends by saving last.pt;
 except after a signal, it validates first.
 
+Around the loop, each in its own module: the run folder's checks, lock and repairs
+(run_folder.py), which checkpoint files a validation writes (saving.py), why a run stops and
+the non-finite guard (stopping.py), clean stops on signals (signals.py) and the time estimate
+(estimate.py).
+
 Resuming repeats the uninterrupted run exactly on a CPU: the checkpoint holds every random state
 and the position within the epoch's batches, the batches are a pure function of (seed, epoch),
 and validation leaves all random states as it found them.
@@ -40,22 +45,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from seq2seq import runs
-from seq2seq.checkpoint import (
-    TrainingState,
-    load_checkpoint,
-    remove_killed_saves,
-    save_checkpoint,
-    weights_payload,
-)
+from seq2seq.checkpoint import TrainingState, load_checkpoint, weights_payload
 from seq2seq.config import Config
 from seq2seq.data.splits import split_warnings
 from seq2seq.decoding import Decoding
 from seq2seq.device import Precision, configure_backend, resolve_device
 from seq2seq.diversity import diversity_scalars, reply_counts
-from seq2seq.errors import UserError, WriteError
 from seq2seq.models import build_model
 from seq2seq.models.speed import speed_up
-from seq2seq.paths import check_writable_folder
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.training.data import TrainingData, prepare_on_main_first
 from seq2seq.training.distributed import (
@@ -74,25 +71,20 @@ from seq2seq.training.optim import (
     lr_factor,
     teacher_forcing_ratio,
 )
-from seq2seq.training.repair import repair_best
 from seq2seq.training.resume import check_same_tokenizer, resumable_state
 from seq2seq.training.rng import preserved_rng, rng_state, seed_everything, set_rng_state
-from seq2seq.training.selection import Selection, thin
+from seq2seq.training.run_folder import check_run_folder, claim_run_folder
+from seq2seq.training.saving import save_checkpoints
+from seq2seq.training.selection import Selection
 from seq2seq.training.signals import StopOnSignal
-from seq2seq.training.step import Objective, train_step
+from seq2seq.training.step import Objective, StepResult, train_step
+from seq2seq.training.stopping import STOP_REASONS, NonfiniteGuard, stop_reason
 from seq2seq.training.validation import (
     diversity_replies,
     relevance_scalars,
     sample_replies,
     validate,
 )
-
-# Why a run stopped; agreed between processes as the largest index any of them reports.
-STOP_REASONS = ("", "max_steps", "epochs", "patience", "time_budget", "signal")
-
-
-class TrainingDiverged(UserError):
-    """Too many optimizer steps in a row had a non-finite loss or gradient norm."""
 
 
 @dataclass
@@ -130,7 +122,7 @@ def train(
 
     Raises:
         UserError: bad corpus, device, run folder or checkpoint, one line each.
-        TrainingDiverged: `train.max_nonfinite_steps` non-finite steps in a row.
+        stopping.TrainingDiverged: `train.max_nonfinite_steps` non-finite steps in a row.
     """
     options = options or TrainOptions()
     world = init_distributed(options.device)
@@ -159,7 +151,10 @@ class Trainer:
         resumed = self.open_run(corpus)
         self.build(resumed)
         last = None if resumed is None else resumed[0]
-        notices = self.claim_run_dir(last) if world.is_main else []
+        notices = claim_run_folder(
+            self.run_dir, options.resume, self.last_stamp, last, config, self.tokenizer,
+            self.raw_model,
+        ) if world.is_main else []
         train = config.train
         self.total_steps = (
             train.max_steps or train.epochs * len(self.data.batches(0)) // train.grad_accum
@@ -182,15 +177,8 @@ class Trainer:
             config and the tokenizer), else None.
         """
         config, options = self.config, self.options
-        self.run_dir = Path(
-            options.run_dir or runs.new_run_dir(config.model.arch, options.runs_root)
-        )
-        runs.check_run_dir(self.run_dir, options.resume)
-        self.last_stamp = runs.last_stamp(self.run_dir)  # checked again under the lock
-        check_writable_folder(  # before the data: a folder that cannot take a run costs nothing
-            self.run_dir,
-            f"--run-dir {self.run_dir}" if options.run_dir else f"run folder {self.run_dir}",
-            "choose another --run-dir",
+        self.run_dir, self.last_stamp = check_run_folder(  # the stamp: checked again when claimed
+            options.run_dir, options.runs_root, config.model.arch, options.resume
         )
         resumed = None
         if options.resume:
@@ -222,7 +210,8 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, train)
         self.step = self.epoch = self.position = 0  # position: batches done in this epoch
         self.bad_evals = 0
-        self.train_seconds, self.nonfinite_total, self.nonfinite_in_row = 0.0, 0, 0
+        self.train_seconds = 0.0
+        self.nonfinite = NonfiniteGuard(train.max_nonfinite_steps)
         self.last_eval_step, self.metrics = -1, {}
         self.selection = Selection(train.select, train.select_margin)
         self.interval = IntervalSums()
@@ -240,28 +229,6 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids)
 
-    def claim_run_dir(self, last: dict[str, Any] | None) -> list[str]:
-        """Lock the run folder, clean up after killed saves, repair a resumed run's lagging
-        best.pt (`last`: its last.pt), write the run's files (main process only); returns the
-        notices to log."""
-        # Claimed here, before anything is written: a second training of this folder stops
-        # with one line, and the one that holds it loses nothing.
-        taken_over = runs.lock_run_dir(self.run_dir)
-        try:  # the data took a while: another training may have saved here meanwhile
-            runs.check_run_dir_unchanged(self.run_dir, self.options.resume, self.last_stamp)
-        except UserError:
-            runs.unlock_run_dir(self.run_dir)
-            raise
-        notices = [taken_over] if taken_over else []
-        removed = remove_killed_saves(self.run_dir)
-        if removed:
-            names = ", ".join(path.name for path in removed)
-            notices.append(f"removed what killed saves left in {self.run_dir}: {names}")
-        repaired = repair_best(self.run_dir, last) if last is not None else None
-        notices += [repaired] if repaired else []
-        runs.write_run_files(self.run_dir, self.config, self.tokenizer, self.raw_model)
-        return notices
-
     def restore(self, payload: dict[str, Any], state: TrainingState) -> None:
         """Continue from a checkpoint: weights, optimizer, schedule, counters, random states."""
         self.raw_model.load_state_dict(payload["model"])
@@ -273,7 +240,7 @@ class Trainer:
         self.position = state.data_position
         self.bad_evals = state.bad_evals
         self.train_seconds = float(payload.get("train_seconds") or 0.0)
-        self.nonfinite_total = state.nonfinite_steps
+        self.nonfinite.total = state.nonfinite_steps
         self.metrics = dict(payload.get("metrics") or {})
         self.interval = IntervalSums(**state.log_interval_sums)
         if state.selection is not None:
@@ -305,29 +272,33 @@ class Trainer:
         """The lowest validation loss so far (the selection rule keeps it)."""
         return self.selection.best_loss
 
+    def validated(self) -> bool:
+        """Whether this step was validated already (an epoch may end on an eval_interval)."""
+        return self.last_eval_step == self.step
+
     def steps_per_epoch(self) -> int:
         return len(self.data.batches(self.epoch)) // self.config.train.grad_accum
 
-    def report_estimate(self, per_step: float) -> None:
-        """After the first updates: how long the epoch and the run will take here, and on a
-        CPU, when that is long, the config that suits one."""
-        budget = self.options.time_budget
-        budget_left = None if budget is None else max(budget * 60 - self.train_seconds, 0.0)
-        steps_left = max(self.total_steps - self.step, 0) if self.total_steps else None
-        for line in estimate_messages(
-            str(self.device), per_step, self.steps_per_epoch(), steps_left,
-            self.total_steps or None, budget_left, self.options.cpu_hint,
-        ):
-            self.logger.message(line, always=True)
-
     def fit(self) -> TrainResult:
         """Train until a stop condition; save last.pt; return why it stopped."""
+        train = self.config.train
         try:
             with StopOnSignal() as self.stop:
                 while not (reason := self.stop_reason()):
-                    self.update()
-                    if self.position >= len(self.data.batches(self.epoch)):
-                        self.end_epoch()
+                    result = self.update()
+                    if result.finite:
+                        self.nonfinite.passed()
+                        self.log_update(result)
+                        if self.step % train.eval_interval == 0 and not self.validated():
+                            self.evaluate()
+                    else:  # the update was skipped
+                        line = self.nonfinite.skipped(self.step, result.loss, result.grad_norm)
+                        self.logger.message(line, always=True)
+                        self.nonfinite.check(self.step, self.run_dir / runs.LAST)
+                    if self.position >= len(self.data.batches(self.epoch)):  # the epoch is done
+                        self.epoch, self.position = self.epoch + 1, 0
+                        if not self.validated():
+                            self.evaluate()
                 self.finish(reason)
         finally:
             self.logger.close()
@@ -338,22 +309,15 @@ class Trainer:
         )
 
     def stop_reason(self) -> str:
-        train, budget = self.config.train, self.options.time_budget
-        reason = ""
-        if train.max_steps and self.step >= train.max_steps:
-            reason = "max_steps"
-        elif not train.max_steps and self.epoch >= train.epochs:
-            reason = "epochs"
-        elif train.patience and self.bad_evals >= train.patience:
-            reason = "patience"
-        elif budget is not None and self.train_seconds >= budget * 60:
-            reason = "time_budget"
-        if self.stop.signum is not None:
-            reason = "signal"
+        """Why to stop now ("" to go on), agreed between processes."""
+        reason = stop_reason(
+            self.config.train, self.step, self.epoch, self.bad_evals, self.train_seconds,
+            self.options.time_budget, self.stop.signum,
+        )
         index = agree_max(STOP_REASONS.index(reason), self.world, self.device)
         return STOP_REASONS[index]
 
-    def update(self) -> None:
+    def update(self) -> StepResult:
         """One optimizer update over the next `train.grad_accum` batches (or a skipped one)."""
         start = time.perf_counter()
         train = self.config.train
@@ -376,57 +340,29 @@ class Trainer:
         self.interval.add_step(
             sum(b.num_tokens for b in batches), sum(b.num_padded for b in batches), seconds
         )
-        if result.finite:
-            self.after_update(result.loss, result.targets, result.grad_norm)
-        else:
-            self.skipped(result.loss, result.grad_norm)
+        return result
 
-    def skipped(self, loss: float, norm: float) -> None:
-        """Count a step with a non-finite loss or gradient norm; stop after too many in a row."""
-        self.nonfinite_total += 1
-        self.nonfinite_in_row += 1
-        self.logger.message(
-            f"step {self.step + 1}: non-finite loss ({loss:.3g}) or gradient norm "
-            f"({norm:.3g}), update skipped ({self.nonfinite_in_row} in a row)", always=True
-        )
-        if self.nonfinite_in_row >= self.config.train.max_nonfinite_steps:
-            saved = self.run_dir / runs.LAST
-            where = f"the last good checkpoint is {saved}" if saved.is_file() else (
-                "no checkpoint was saved yet"
-            )
-            raise TrainingDiverged(
-                f"training diverged: {self.nonfinite_in_row} non-finite steps in a row after "
-                f"step {self.step}; {where}; try a lower train.lr, more warm-up, "
-                "train.clip_norm, or train.precision=fp32"
-            )
-
-    def after_update(self, loss: float, targets: int, norm: float) -> None:
-        """Log every log_interval updates and validate every eval_interval."""
+    def log_update(self, result: StepResult) -> None:
+        """The progress line, the estimate once, and every log_interval updates a train line."""
         train = self.config.train
-        self.nonfinite_in_row = 0
         lr = train.lr * lr_factor(self.step, train.schedule, train.warmup_steps)
-        self.interval.add_update(loss, targets, norm, lr)
+        self.interval.add_update(result.loss, result.targets, result.grad_norm, lr)
         per_step = self.pace.seconds_per_step(self.step, self.train_seconds)
         epoch_left = None
         if per_step is not None:
             steps_left = self.steps_per_epoch() - self.position // train.grad_accum
             epoch_left = format_duration(per_step * steps_left)
-        self.logger.advance(self.step, loss, self.interval.tokens_per_s, epoch_left)
+        self.logger.advance(self.step, result.loss, self.interval.tokens_per_s, epoch_left)
         if per_step is not None and self.pace.estimate_due(self.step):
-            self.report_estimate(per_step)
+            for line in estimate_messages(
+                str(self.device), per_step, self.steps_per_epoch(), self.step, self.total_steps,
+                self.train_seconds, self.options.time_budget, self.options.cpu_hint,
+            ):
+                self.logger.message(line, always=True)
         if self.step % train.log_interval == 0:
-            values = self.interval.values(self.nonfinite_total)
+            values = self.interval.values(self.nonfinite.total)
             self.logger.train(self.step, self.epoch, values)
             self.interval = IntervalSums()
-        if self.step % train.eval_interval == 0 and self.last_eval_step != self.step:
-            self.evaluate()
-
-    def end_epoch(self) -> None:
-        """Move to the next epoch's batches and validate (unless this step just did)."""
-        self.epoch += 1
-        self.position = 0
-        if self.last_eval_step != self.step:
-            self.evaluate()
 
     def evaluate(self) -> None:
         """Validate on the main process, log, save last.pt (and best.pt), count bad evals."""
@@ -479,46 +415,23 @@ class Trainer:
             rng=rng_state(),
             selection=self.selection.to_dict(),
             best_valid_loss=self.best_valid_loss,
-            nonfinite_steps=self.nonfinite_total,
+            nonfinite_steps=self.nonfinite.total,
             log_interval_sums=dataclasses.asdict(self.interval),
             token_frequencies=None if weights is None else weights.frequencies,
         )
         return {**self.weights_payload(), **state.to_payload()}
 
     def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:
-        """Write last.pt, and after a validation the files it earned (a snapshot, selected.pt,
-        best.pt). The files last.pt's counters refer to are written before it."""
-        if not self.world.is_main:
-            return
-        try:
-            self.write_checkpoints(best, selected, validated)
-        except WriteError as error:  # a full disk: the files already there are intact
-            then = (
-                f"continue from the {runs.LAST} there with: "
-                f"{runs.resume_command(self.run_dir, self.options.time_budget)}"
-                if (self.run_dir / runs.LAST).is_file() else "start the run again"
+        """Write last.pt, and after a validation the files it earned (saving.py)."""
+        if self.world.is_main:
+            save_checkpoints(
+                self.run_dir, self.step, self.config.train, self.weights_payload, self.payload,
+                self.options.time_budget, best, selected, validated,
             )
-            raise WriteError(
-                f"{error}; free some space or make the folder writable, then {then}"
-            ) from None
-
-    def write_checkpoints(self, best: bool, selected: bool, validated: bool) -> None:
-        """The files of `save`, in its order."""
-        keep = self.config.train.keep_checkpoints
-        if keep and validated:
-            save_checkpoint(self.run_dir / runs.snapshot_name(self.step), self.weights_payload())
-            for step in thin(runs.snapshot_steps(self.run_dir), keep):
-                (self.run_dir / runs.snapshot_name(step)).unlink(missing_ok=True)
-        if selected and self.config.train.select != "loss":
-            save_checkpoint(self.run_dir / runs.SELECTED, self.weights_payload())
-        payload = self.payload()
-        if best:
-            save_checkpoint(self.run_dir / runs.BEST, payload)
-        save_checkpoint(self.run_dir / runs.LAST, payload)
 
     def finish(self, reason: str) -> None:
         """Validate (unless stopped by a signal, or just done) and save last.pt."""
-        if reason != "signal" and self.last_eval_step != self.step:
+        if reason != "signal" and not self.validated():
             self.evaluate()  # saves
         else:
             self.save()

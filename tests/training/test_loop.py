@@ -22,7 +22,7 @@ from seq2seq.config import load_config
 from seq2seq.data import prepare_data
 from seq2seq.errors import UserError, run_cli
 from seq2seq.models import build_model
-from seq2seq.training import TrainingDiverged, TrainOptions, train
+from seq2seq.training import TrainingDiverged, TrainOptions, saving, train
 from seq2seq.training import loop as training_loop
 from seq2seq.training.face import token_frequencies
 from seq2seq.training.feeding import Feeding
@@ -173,7 +173,7 @@ def test_a_kill_while_saving_never_leaves_best_pt_behind_last_pt(
 ) -> None:
     """Killed between writing best.pt and last.pt of one validation: best.pt already holds the
     best model, so last.pt (of the previous validation) never records a better loss than it."""
-    saved = training_loop.save_checkpoint
+    saved = saving.save_checkpoint
     written = []
 
     def killed_at_the_second_last_pt(path: Path, payload: dict) -> None:
@@ -182,7 +182,7 @@ def test_a_kill_while_saving_never_leaves_best_pt_behind_last_pt(
         written.append((path.name, payload["step"]))
         saved(path, payload)
 
-    monkeypatch.setattr(training_loop, "save_checkpoint", killed_at_the_second_last_pt)
+    monkeypatch.setattr(saving, "save_checkpoint", killed_at_the_second_last_pt)
     run_dir = tmp_path / "run"
     config = tiny_config("gru", train={"max_steps": 6, "eval_interval": 2, "lr": 3e-3})
     with pytest.raises(KeyboardInterrupt):
