@@ -8,6 +8,8 @@ Each run trains a config for a few steps with `--threads 1` and a fixed seed (tr
 subprocess), then records its metrics.jsonl without the wall-clock fields, the sha256 of every
 tensor of last.pt's model, and the greedy and beam replies (tokens, scores, attention's sha256)
 of the trained model to a few training prompts. Equal records mean equal behaviour to the bit.
+A metric logged by only one of the two codes (one added since the old record) is named by
+`compare` and left out of the comparison; every metric both log must agree.
 """
 
 from __future__ import annotations
@@ -149,7 +151,32 @@ def record(out: Path, corpus: Path, only: list[str] | None) -> None:
     out.write_text(json.dumps(records, indent=1, sort_keys=True))
 
 
+def metric_keys(lines: list[dict]) -> set[str]:
+    """Every `kind/key` the metrics lines hold (`valid/hits1_random`)."""
+    return {f"{line['kind']}/{key}" for line in lines for key in line}
+
+
+def shared_metrics(lines: list[dict], keys: set[str]) -> list[dict]:
+    """The metrics lines cut down to `keys` (of metric_keys' form)."""
+    return [{key: value for key, value in line.items() if f"{line['kind']}/{key}" in keys}
+            for line in lines]
+
+
+def compare_metrics(before: list[dict], after: list[dict]) -> tuple[bool, list[str]]:
+    """Whether the lines agree on every key both records log, and a note naming the keys that
+    only one record logs (a metric added or dropped between the two codes, not compared)."""
+    keys_before, keys_after = metric_keys(before), metric_keys(after)
+    shared = keys_before & keys_after
+    same = shared_metrics(before, shared) == shared_metrics(after, shared)
+    notes = [f"only {which}: {', '.join(sorted(keys))}"
+             for which, keys in (("before", keys_before - keys_after),
+                                 ("after", keys_after - keys_before)) if keys]
+    return same, notes
+
+
 def compare(before: Path, after: Path) -> int:
+    """Print part by part whether two records agree; 1 on any difference, else 0. Metrics are
+    compared on the keys both records log; the others are named, not compared."""
     a, b = json.loads(before.read_text()), json.loads(after.read_text())
     differences = 0
     for name in sorted(set(a) | set(b)):
@@ -158,9 +185,15 @@ def compare(before: Path, after: Path) -> int:
             differences += 1
             continue
         for part in ("metrics", "weights", "decodes"):
-            same = a[name][part] == b[name][part]
+            notes: list[str] = []
+            if part == "metrics":
+                same, notes = compare_metrics(a[name][part], b[name][part])
+            else:
+                same = a[name][part] == b[name][part]
             differences += not same
-            print(f"{name}.{part}: {'identical' if same else 'DIFFERENT'}")
+            shared = " on the shared keys" if notes else ""
+            print(f"{name}.{part}: {'identical' if same else 'DIFFERENT'}{shared}"
+                  + "".join(f"; {note}" for note in notes))
     return 1 if differences else 0
 
 

@@ -158,3 +158,21 @@ def test_hotspots_prints_a_table_per_hot_path():
     ]
     assert result.stdout.count("Self CPU time total") == 4
     assert "aten::" in result.stdout  # operators, by name
+
+
+def test_equality_compares_shared_metrics_and_names_the_added_ones(tmp_path, capsys):
+    from benchmarks.equality import compare
+
+    valid = {"kind": "valid", "step": 30, "loss": 4.5}
+    before = {"run": {"metrics": [valid], "weights": {"w": "ab"}, "decodes": {}}}
+    added = {"run": {**before["run"], "metrics": [{**valid, "context_gap": 0.1}]}}
+    changed = {"run": {**before["run"], "metrics": [{**valid, "loss": 4.6}]}}
+    paths = {}
+    for name, record in (("before", before), ("added", added), ("changed", changed)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(record))
+    assert compare(paths["before"], paths["added"]) == 0
+    out = capsys.readouterr().out
+    assert "run.metrics: identical on the shared keys; only after: valid/context_gap" in out
+    assert compare(paths["before"], paths["changed"]) == 1
+    assert "run.metrics: DIFFERENT\n" in capsys.readouterr().out
