@@ -17,6 +17,7 @@ chain without them.
 from __future__ import annotations
 
 import codecs
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from seq2seq.data.dialogues import Conversation, Dialogues, Turn
 from seq2seq.errors import UserError
 
 NOT_UTF8 = "row is not valid UTF-8"
+# Lines of text per NUL-holding line above which a file is taken for binary data or UTF-16/32
+# (a NUL in nearly every line there; in random bytes, in about half of the lines).
+NUL_LINES_OF_TEXT = 10
 # UTF-32's marks first: UTF-32 LE's begins with UTF-16 LE's.
 BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -42,7 +46,8 @@ def read_tsv(path: str | Path) -> Dialogues:
     rows) is refused; a UTF-8 byte-order mark is ignored.
 
     Raises:
-        UserError: the file cannot be read, or is not UTF-8 text.
+        UserError: the file cannot be read, is not UTF-8 text, holds a NUL byte, or ends its
+            rows with CR alone.
     """
     path = Path(path)
     try:
@@ -50,6 +55,7 @@ def read_tsv(path: str | Path) -> Dialogues:
     except OSError as error:
         raise UserError(f"cannot read corpus {path}: {error.strerror}") from None
     check_text(path, data)
+    check_line_ends(path, data)
     data = data.removeprefix(codecs.BOM_UTF8)
     skipped: Counter[str] = Counter()
     rows: list[tuple[int, str, str]] = []  # (row number, prompt, reply)
@@ -101,19 +107,45 @@ def read_tsv(path: str | Path) -> Dialogues:
     return Dialogues("tsv", conversations, counts, skipped)
 
 
-def check_text(path: Path, data: bytes) -> None:
-    """Refuse bytes that cannot be UTF-8 text: a UTF-16/32 byte-order mark, or NUL bytes
-    (binary data, or UTF-16/32 text without a mark), which no text row holds."""
+def check_text(path: Path, data: bytes, what: str = "corpus") -> None:
+    """Refuse bytes that cannot be UTF-8 text, naming `what` the file is ("corpus", "--prompts").
+
+    A UTF-16/32 byte-order mark, or NUL bytes in many lines (binary data, or UTF-16/32 text
+    without a mark: each of its ASCII characters carries a NUL), refuse the whole file; a NUL byte
+    in a few lines of text, which no text holds, is named by its line (the corpus's row number).
+    """
     for mark, encoding in BYTE_ORDER_MARKS:
         if data.startswith(mark):
             raise UserError(
-                f"corpus {path} is {encoding} text, not UTF-8 (it starts with a {encoding} "
+                f"{what} {path} is {encoding} text, not UTF-8 (it starts with a {encoding} "
                 f"byte-order mark); save it as UTF-8, e.g. iconv -f {encoding} -t UTF-8"
             )
-    if b"\0" in data:
+    if b"\0" not in data:
+        return
+    lines = data.removesuffix(b"\n").split(b"\n")
+    holding = [number for number, line in enumerate(lines, start=1) if b"\0" in line]
+    if len(holding) * NUL_LINES_OF_TEXT > len(lines):
         raise UserError(
-            f"corpus {path} holds NUL bytes: it is a binary file or UTF-16/32 text, not UTF-8 "
-            "prompt<TAB>reply rows"
+            f"{what} {path} holds NUL bytes: it is a binary file or UTF-16/32 text, not UTF-8 "
+            "text"
+        )
+    others = f" (and {len(holding) - 1:,} more line(s))" if len(holding) > 1 else ""
+    raise UserError(
+        f"{what} {path} holds a NUL byte in line {holding[0]:,}{others}, which no text holds: "
+        f"remove it, e.g. tr -d '\\000' < {shlex.quote(str(path))} > fixed{path.suffix}"
+    )
+
+
+def check_line_ends(path: Path, data: bytes) -> None:
+    """Refuse rows ended by CR alone (classic Mac OS), which would read as one malformed row.
+
+    A CR before LF (Windows) is a line end the reader strips; a few CRs inside rows are text.
+    """
+    lone = data.count(b"\r") - data.count(b"\r\n")
+    if lone > data.count(b"\n"):
+        raise UserError(
+            f"corpus {path} ends its rows with CR alone (old Mac line ends), so it reads as one "
+            f"row: convert them to LF, e.g. tr '\\r' '\\n' < {shlex.quote(str(path))} > fixed.tsv"
         )
 
 

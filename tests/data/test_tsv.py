@@ -192,6 +192,33 @@ def test_utf16_without_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
         read_tsv(write(tmp_path, ROWS.encode("utf-16-le")))
 
 
+def test_a_nul_byte_in_a_text_row_is_refused_naming_its_row(tmp_path: Path) -> None:
+    rows = (ROWS + "A.\tB.\n" * 30).encode().split(b"\n")
+    rows[1] = rows[1].replace(b"How", b"H\0ow")
+    with pytest.raises(UserError) as error:
+        read_tsv(write(tmp_path, b"\n".join(rows)))
+    message = str(error.value)
+    assert "holds a NUL byte in line 2, which no text holds" in message
+    assert "tr -d '\\000'" in message and "binary" not in message and "\n" not in message
+    rows[2] = rows[2] + b"\0"
+    with pytest.raises(UserError, match=r"in line 2 \(and 1 more line\(s\)\)"):
+        read_tsv(write(tmp_path, b"\n".join(rows)))
+
+
+@pytest.mark.parametrize("last", [b"", b"\n"])  # a final LF (an editor adding one) or none
+def test_rows_ended_by_cr_alone_are_refused_with_the_fix(tmp_path: Path, last: bytes) -> None:
+    with pytest.raises(UserError) as error:
+        read_tsv(write(tmp_path, ROWS.encode().replace(b"\n", b"\r") + last))
+    message = str(error.value)
+    assert "ends its rows with CR alone (old Mac line ends)" in message
+    assert "tr '\\r' '\\n'" in message and "\n" not in message
+
+
+def test_windows_line_ends_and_a_cr_inside_a_row_are_read(tmp_path: Path) -> None:
+    data = ROWS.replace("\n", "\r\n").replace("Fine.", "Fi\rne.").encode()
+    assert read_tsv(write(tmp_path, data)).counts["rows"] == 3
+
+
 def test_random_bytes_are_refused(tmp_path: Path) -> None:
     noise = random.Random(0).randbytes(20_000)
     with pytest.raises(UserError, match="holds NUL bytes: it is a binary file"):
