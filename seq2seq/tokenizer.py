@@ -42,6 +42,9 @@ SEP_PIECE = "<sep>"
 # the same texts give the same model on every machine.
 TRAIN_THREADS = 4
 TRAIN_SEED = 1234  # sentencepiece's own generator (used when it samples), seeded all the same
+# sentencepiece's default max_sentence_length in bytes: it skips longer sentences, and fails
+# (INTERNAL, "!sentences_.empty()") when that leaves none.
+SPM_SENTENCE_BYTES = 4192
 
 
 def normalize_text(text: str, mode: str) -> str:
@@ -188,6 +191,11 @@ class Tokenizer:
         sentences = [text for text in normalized if text]
         if not sentences:
             raise UserError("no text to train the tokenizer on (is the training split empty?)")
+        # Raised to the longest text, so that every training text is learnt from (the length
+        # filters drop over-long examples later, in tokens); not passed otherwise, since the
+        # model file records it: corpora without such texts give the same model as before.
+        longest = max(len(text.encode("utf-8")) for text in sentences)
+        limit = {"max_sentence_length": longest} if longest > SPM_SENTENCE_BYTES else {}
         model = io.BytesIO()
         spm.set_random_generator_seed(TRAIN_SEED)
         try:
@@ -206,6 +214,7 @@ class Tokenizer:
                 # split like any text, so only encode_context can produce the separator.
                 control_symbols=[SEP_PIECE],
                 num_threads=TRAIN_THREADS,
+                **limit,
                 minloglevel=2,
             )
         except (RuntimeError, ValueError) as error:  # ValueError: an argument it refuses

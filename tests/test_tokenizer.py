@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,14 @@ def test_bad_models_and_inputs_are_user_errors(tmp_path: Path) -> None:
         Tokenizer.train(["hello"], 1000, normalize="lowercase")
     with pytest.raises(UserError, match="sentencepiece could not train the tokenizer"):
         Tokenizer.train(["hello"], 2**40)  # it refuses the argument with a ValueError
+
+
+def test_texts_beyond_sentencepiece_s_sentence_limit_are_learnt_from() -> None:
+    # about 5,800 bytes each: sentencepiece skips them by default, here leaving nothing to learn
+    # from (its INTERNAL error); beside short texts, they would be skipped in silence
+    draw = random.Random(0)
+    words = ["zebra", "quokka", "narwhal", "lemur", "okapi", "tapir"]
+    long_texts = [" ".join(draw.choice(words) for _ in range(900)) for _ in range(4)]
+    for texts in (long_texts, [*long_texts, "Hi.", "Hello there."]):
+        tokenizer = Tokenizer.train(texts, vocab_size=60)
+        assert tokenizer.pieces(tokenizer.encode("quokka")) == ["▁quokka"]
