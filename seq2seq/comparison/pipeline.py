@@ -46,6 +46,7 @@ from seq2seq.comparison.scoring import (
 from seq2seq.comparison.tensorboard import SAMPLES_FOLDER
 from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data, resolve_corpus
+from seq2seq.data.tsv import check_text
 from seq2seq.decoding import Decoding
 from seq2seq.errors import UserError
 from seq2seq.metrics import perplexity
@@ -232,7 +233,12 @@ def prompt_examples(path: Path, tokenizer: Tokenizer, data: DataConfig) -> Examp
     if not path.is_file():
         raise UserError(f"--prompts {path} {what_it_is(path)} (a file of prompts, one per line)")
     try:
-        prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        raw = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read --prompts {path}: {error.strerror}") from None
+    check_text(path, raw, "--prompts")
+    try:
+        prompts = [line.strip() for line in raw.decode("utf-8-sig").splitlines()]
     except UnicodeDecodeError:
         raise UserError(f"--prompts {path}: not UTF-8 text; save it as UTF-8") from None
     kept, src = [], []

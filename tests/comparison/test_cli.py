@@ -393,15 +393,24 @@ def test_split_all_scores_every_example_of_an_external_corpus(tiny_runs, data_ca
     assert not (out / "attention").exists()
 
 
-def test_a_prompts_file_that_is_not_utf8_is_one_line(tiny_runs, tmp_path, capsys):
+@pytest.mark.parametrize(("encoding", "said"), [
+    ("utf-16", "is UTF-16 text, not UTF-8 (it starts with a UTF-16 byte-order mark)"),
+    # no mark: every ASCII character carries a NUL, which decodes as "valid" UTF-8
+    ("utf-16-le", "holds NUL bytes: it is a binary file or UTF-16/32 text, not UTF-8 text"),
+    ("latin-1", ": not UTF-8 text; save it as UTF-8"),
+])
+def test_a_prompts_file_that_is_not_utf8_is_one_line(
+    tiny_runs, tmp_path, capsys, encoding, said
+):
     prompts = tmp_path / "prompts.txt"
-    prompts.write_bytes("Où vas-tu ?\n".encode("utf-16"))
+    prompts.write_bytes("Où vas-tu ?\nHi.\n".encode(encoding))
     with pytest.raises(SystemExit) as stop:
         run_cli(lambda: main([str(tiny_runs["gru"]), str(tiny_runs["transformer"]),
                               "--prompts", str(prompts), "--out", str(tmp_path / "out")]))
     assert stop.value.code == 2
-    message = f"error: --prompts {prompts}: not UTF-8 text; save it as UTF-8\n"
-    assert capsys.readouterr().err == message
+    message = capsys.readouterr().err
+    assert message.startswith(f"error: --prompts {prompts}") and said in message
+    assert message.count("\n") == 1
 
 
 def test_a_prompts_path_that_is_a_folder_is_named_so(tiny_runs, tmp_path, capsys):
