@@ -15,7 +15,12 @@ import numpy as np
 
 from seq2seq.config import DataConfig
 from seq2seq.data.dialogues import Dialogues
+from seq2seq.errors import UserError
 from seq2seq.tokenizer import SEP_PIECE, Tokenizer, context_start, join_turns
+
+
+CONTEXT_TOO_LONG = "context longer than data.max_src_len"
+RESPONSE_TOO_LONG = "response longer than data.max_tgt_len"
 
 
 @dataclass(frozen=True)
@@ -108,12 +113,38 @@ def encode_examples(
         context_lengths.append(len(src))
         response_lengths.append(len(tgt))
         if len(src) > config.max_src_len:
-            dropped["context longer than data.max_src_len"] += 1
+            dropped[CONTEXT_TOO_LONG] += 1
         elif len(tgt) > config.max_tgt_len:
-            dropped["response longer than data.max_tgt_len"] += 1
+            dropped[RESPONSE_TOO_LONG] += 1
         else:
             split.src.append(np.asarray(src, dtype=np.int32))
             split.tgt.append(np.asarray(tgt, dtype=np.int32))
             split.src_text.append(f" {SEP_PIECE} ".join(normalized[text] for text in kept))
             split.tgt_text.append(normalized[example.response])
     return Encoded(split, dropped, context_lengths, response_lengths)
+
+
+def check_not_emptied(encoded: Encoded, config: DataConfig) -> None:
+    """Refuse a split that the length filters emptied, saying what each filter dropped and which
+    data.max_*_len to raise (those that some example's length exceeds).
+
+    Raises:
+        UserError: the split is empty and the length filters dropped examples from it.
+    """
+    cut = {key: encoded.dropped[key] for key in (CONTEXT_TOO_LONG, RESPONSE_TOO_LONG)}
+    if len(encoded.split) or not sum(cut.values()):
+        return
+    limits = (
+        ("data.max_src_len", config.max_src_len, "contexts", encoded.context_lengths),
+        ("data.max_tgt_len", config.max_tgt_len, "responses", encoded.response_lengths),
+    )
+    to_raise = [
+        f"{key} (now {limit}; its {side} are {int(np.median(lengths))} tokens at the median, "
+        f"{max(lengths)} at most)"
+        for key, limit, side, lengths in limits if max(lengths) > limit
+    ]
+    dropped = ", ".join(f"{count:,} with a {key}" for key, count in cut.items() if count)
+    raise UserError(
+        f"the {encoded.split.name} split is empty: the length filters dropped all its "
+        f"{len(encoded.context_lengths):,} examples ({dropped}); raise {' and '.join(to_raise)}"
+    )

@@ -39,6 +39,7 @@ from seq2seq.data.examples import (
     Example,
     Split,
     build_examples,
+    check_not_emptied,
     encode_examples,
     training_texts,
 )
@@ -189,6 +190,7 @@ def build(
             bar.set_postfix_str(f"encoding {name}")
             kept = filtered.kept if name == "train" else examples[name]
             encoded[name] = encode_examples(kept, tokenizer, config, name)
+            check_not_emptied(encoded[name], config)
             bar.update()
     splits = {name: result.split for name, result in encoded.items()}
     stats = describe(

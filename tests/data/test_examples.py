@@ -8,8 +8,14 @@ import pytest
 from seq2seq.config import DataConfig
 from seq2seq.data.cornell import read_cornell
 from seq2seq.data.dialogues import Conversation, Dialogues, Turn
-from seq2seq.data.examples import build_examples, encode_examples, training_texts
+from seq2seq.data.examples import (
+    build_examples,
+    check_not_emptied,
+    encode_examples,
+    training_texts,
+)
 from seq2seq.data.tsv import read_tsv
+from seq2seq.errors import UserError
 from seq2seq.tokenizer import Tokenizer
 
 
@@ -105,3 +111,29 @@ def test_real_tsv_rows_with_an_empty_side_are_dropped_and_counted(tokenizer: Tok
     # 44 rows have an empty side: 25 empty replies, 25 empty prompts, 6 of them both.
     assert encoded.dropped == {"empty response": 25, "empty context": 19}
     assert len(encoded.split) == 25_000 - 44
+
+
+def test_a_split_the_length_filters_emptied_is_refused_naming_what_to_raise(
+    tokenizer: Tokenizer,
+) -> None:
+    examples = build_examples(dialogues("Hi.", "Where were you?", "Until nine."), 1)
+    config = DataConfig(vocab_size=100, max_src_len=2, max_tgt_len=50)
+    with pytest.raises(UserError) as error:
+        check_not_emptied(encode_examples(examples, tokenizer, config, "train"), config)
+    message = str(error.value)
+    assert message.startswith(
+        "the train split is empty: the length filters dropped all its 2 examples (2 with a "
+        "context longer than data.max_src_len); raise data.max_src_len (now 2; its contexts are "
+    )
+    assert "max_tgt_len" not in message.split("raise ")[1] and "\n" not in message
+    # both filters at work: both counted, both named
+    both = DataConfig(vocab_size=100, max_src_len=10, max_tgt_len=2)  # "Hi." is 3 or 4 tokens
+    encoded = encode_examples(examples, tokenizer, both, "valid")
+    assert encoded.dropped["context longer than data.max_src_len"]
+    assert encoded.dropped["response longer than data.max_tgt_len"]
+    with pytest.raises(UserError, match=r"valid split .* raise data.max_src_len .* and "
+                                        r"data.max_tgt_len \(now 2;"):
+        check_not_emptied(encoded, both)
+    # a split that keeps one example, or lost its examples otherwise, is not this error
+    check_not_emptied(encode_examples(examples, tokenizer, DataConfig(vocab_size=100), "test"),
+                      DataConfig(vocab_size=100))

@@ -15,6 +15,7 @@ from seq2seq.config import DataConfig
 from seq2seq.data import encode_corpus, prepare_data
 from seq2seq.data.__main__ import main as data_main
 from seq2seq.data.prepare import STATS_SHAPE, fits
+from seq2seq.errors import UserError
 from seq2seq.tokenizer import Tokenizer
 
 
@@ -201,3 +202,13 @@ def test_a_killed_build_s_temporary_folder_is_removed_by_the_next_build(
     assert not leftover.exists() and live.is_dir()
     assert theirs[0].read_text() == "chapter 1" and theirs[1].is_dir()
     assert [p for p in cache.iterdir() if not p.name.startswith(".")]  # the new cache folder
+
+
+def test_length_filters_that_drop_every_example_are_named_before_training(
+    tiny_config: DataConfig, tsv_corpus: Path, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(tiny_config, max_tgt_len=1)
+    with pytest.raises(UserError, match=r"^the train split is empty: the length filters dropped "
+                                        r"all its [\d,]+ examples \([\d,]+ with a response "
+                                        r"longer than data.max_tgt_len\); raise data.max_tgt_len"):
+        prepare(config, tsv_corpus, tmp_path)
