@@ -18,7 +18,6 @@ from seq2seq.data.dialogues import Dialogues
 from seq2seq.errors import UserError
 from seq2seq.tokenizer import SEP_PIECE, Tokenizer, context_start, join_turns
 
-
 CONTEXT_TOO_LONG = "context longer than data.max_src_len"
 RESPONSE_TOO_LONG = "response longer than data.max_tgt_len"
 
