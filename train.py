@@ -197,7 +197,7 @@ def main() -> int:
         raise UserError(f"--time-budget {args.time_budget}: must be a positive number of minutes")
     set_threads(args.threads)
     result = train(config, args.corpus, TrainOptions(
-        run_dir=args.run_dir, resume=args.resume, device=args.device,
+        run_dir=args.run_dir, resume=args.resume, device=args.device, threads=args.threads,
         time_budget=args.time_budget, verbose=args.verbose, quiet=args.quiet,
         size_comparison=lambda config, tokenizer: other_sizes(config, tokenizer, config_path),
         cpu_hint=cpu_config_hint(config.model.arch, config_path, args.corpus, args.threads),

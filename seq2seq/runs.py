@@ -124,9 +124,22 @@ def write_run_files(
     (run_dir / MODEL_TEXT).write_text(f"{model}\n", encoding="utf-8")
 
 
-def resume_command(run_dir: Path, time_budget: float | None) -> str:
-    """The command that continues this run, ready to paste (its config is in the folder)."""
+def resume_command(
+    run_dir: Path,
+    time_budget: float | None,
+    corpus: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+) -> str:
+    """The command that continues this run, ready to paste (its config is in the folder); it
+    keeps the user's --corpus, --threads and --device, which the folder does not record as given."""
     command = f"python train.py --run-dir {shlex.quote(str(run_dir))} --resume"
+    if corpus is not None:
+        command += f" --corpus {shlex.quote(str(corpus))}"
+    if threads is not None:
+        command += f" --threads {threads}"
+    if device != "auto":
+        command += f" --device {shlex.quote(device)}"
     if time_budget is not None:
         command += f" --time-budget {time_budget:g}"
     return command

@@ -268,9 +268,12 @@ def test_a_long_cpu_run_says_so_and_its_resume_hint_works_when_pasted(
     hint = stderr.split("continue with: ")[1].splitlines()[0]
     command = shlex.split(hint)
     assert command[:2] == ["python", "train.py"]
+    # the user's flags that the run folder does not hold are kept
+    assert command[command.index("--corpus") + 1] == str(exchanges_corpus)
+    assert command[command.index("--threads") + 1] == "1"
+    assert command[command.index("--device") + 1] == "cpu"
     step = load_checkpoint(run_dir / "last.pt")["step"]
-    pasted = [sys.executable, str(REPO / "train.py"), *command[2:], "--device", "cpu",
-              "--threads", "1", "--max-steps", str(step + 1)]  # the corpus: from last.pt
+    pasted = [sys.executable, str(REPO / "train.py"), *command[2:], "--max-steps", str(step + 1)]
     result = subprocess.run(pasted, capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=300)
     assert result.returncode == 0, result.stderr

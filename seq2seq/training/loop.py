@@ -95,6 +95,7 @@ class TrainOptions:
     runs_root: Path = Path("runs")
     resume: bool = False  # continue run_dir's last.pt
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    threads: int | None = None  # the user's --threads (applied by train.py), kept when resuming
     time_budget: float | None = None  # minutes of training (validation excluded), then stop
     cache_dir: Path | None = None  # prepared-data cache (None: the data package's default)
     # what train.py knows about configs/: lines comparing the model's size with the other
@@ -143,6 +144,7 @@ class Trainer:
         world: Distributed,
     ) -> None:
         self.config, self.options, self.world = config, options, world
+        self.corpus = corpus  # as the user gave it (None: the default, or the resumed run's own)
         self.device = resolve_device(
             options.device, world.local_rank if world.enabled else None
         )
@@ -421,12 +423,19 @@ class Trainer:
         )
         return {**self.weights_payload(), **state.to_payload()}
 
+    def resume_command(self) -> str:
+        """The command that continues this run as the user started it."""
+        options = self.options
+        return runs.resume_command(
+            self.run_dir, options.time_budget, self.corpus, options.threads, options.device
+        )
+
     def save(self, best: bool = False, selected: bool = False, validated: bool = False) -> None:
         """Write last.pt, and after a validation the files it earned (saving.py)."""
         if self.world.is_main:
             save_checkpoints(
                 self.run_dir, self.step, self.config.train, self.weights_payload, self.payload,
-                self.options.time_budget, best, selected, validated,
+                self.resume_command(), best, selected, validated,
             )
 
     def finish(self, reason: str) -> None:
@@ -439,7 +448,7 @@ class Trainer:
             self.logger.message(
                 f"interrupted: saved {self.run_dir / runs.LAST} at step {self.step}; "
                 f"continue with: "
-                f"{runs.resume_command(self.run_dir, self.options.time_budget)}", always=True
+                f"{self.resume_command()}", always=True
             )
         else:
             self.logger.message(

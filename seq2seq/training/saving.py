@@ -24,11 +24,12 @@ Payload = Callable[[], dict[str, Any]]  # built only when a file needs it
 
 def save_checkpoints(
     run_dir: Path, step: int, train: TrainConfig, weights: Payload, full: Payload,
-    time_budget: float | None, best: bool = False, selected: bool = False,
+    resume: str, best: bool = False, selected: bool = False,
     validated: bool = False,
 ) -> None:
     """Write last.pt (`full`: model and training state), and after a validation the files it
-    earned (`weights`: the model alone, for snapshots and selected.pt).
+    earned (`weights`: the model alone, for snapshots and selected.pt); `resume` is the command
+    that continues the run, for the message of a failed write.
 
     Raises:
         WriteError: the disk is full or the folder read-only; it says how to continue.
@@ -38,7 +39,7 @@ def save_checkpoints(
     except WriteError as error:  # a full disk: the files already there are intact
         then = (
             f"continue from the {runs.LAST} there with: "
-            f"{runs.resume_command(run_dir, time_budget)}"
+            f"{resume}"
             if (run_dir / runs.LAST).is_file() else "start the run again"
         )
         raise WriteError(

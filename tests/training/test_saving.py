@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from seq2seq import runs
 from seq2seq.config import TrainConfig
 from seq2seq.errors import WriteError
 from seq2seq.training import saving
@@ -22,7 +23,7 @@ def written(monkeypatch) -> list[tuple[str, str]]:
 
 def save(run_dir: Path, train: TrainConfig, **earned: bool) -> None:
     saving.save_checkpoints(run_dir, 40, train, lambda: {"kind": "weights"},
-                            lambda: {"kind": "full"}, None, **earned)
+                            lambda: {"kind": "full"}, runs.resume_command(run_dir, None), **earned)
 
 
 def test_a_validation_writes_what_it_earned_before_last_pt(tmp_path, written) -> None:
