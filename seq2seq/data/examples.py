@@ -125,7 +125,7 @@ def encode_examples(
 
 def check_not_emptied(encoded: Encoded, config: DataConfig) -> None:
     """Refuse a split that the length filters emptied, saying what each filter dropped and which
-    data.max_*_len to raise (those that some example's length exceeds).
+    data.max_*_len to raise (those below the split's median length, else those some exceed).
 
     Raises:
         UserError: the split is empty and the length filters dropped examples from it.
@@ -137,10 +137,14 @@ def check_not_emptied(encoded: Encoded, config: DataConfig) -> None:
         ("data.max_src_len", config.max_src_len, "contexts", encoded.context_lengths),
         ("data.max_tgt_len", config.max_tgt_len, "responses", encoded.response_lengths),
     )
+    # The limits below most examples' length; else (each cutting a few) those that cut any.
+    named = [entry for entry in limits if np.median(entry[3]) > entry[1]] or [
+        entry for entry in limits if max(entry[3]) > entry[1]
+    ]
     to_raise = [
         f"{key} (now {limit}; its {side} are {int(np.median(lengths))} tokens at the median, "
         f"{max(lengths)} at most)"
-        for key, limit, side, lengths in limits if max(lengths) > limit
+        for key, limit, side, lengths in named
     ]
     dropped = ", ".join(f"{count:,} with a {key}" for key, count in cut.items() if count)
     raise UserError(
