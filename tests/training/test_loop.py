@@ -26,6 +26,7 @@ from seq2seq.training import TrainingDiverged, TrainOptions, saving, train
 from seq2seq.training import loop as training_loop
 from seq2seq.training.face import token_frequencies
 from seq2seq.training.feeding import Feeding
+from tests.conftest import EXCHANGES
 
 TAGS = {
     "train/loss", "train/ppl", "train/lr", "train/grad_norm", "train/tokens_per_s",
@@ -217,8 +218,9 @@ def test_a_full_disk_while_saving_stops_with_one_line_and_keeps_last_pt(
     message = err.splitlines()[-1]
     assert message.startswith(f"error: cannot write {run_dir}/") and message.count("error") == 1
     assert "(No space left on device); it was left as it was; free some space" in message
+    # the corpus and device the run was given are kept (train_tiny passes both)
     assert message.endswith(f"continue from the last.pt there with: python train.py --run-dir "
-                            f"{run_dir} --resume")
+                            f"{run_dir} --resume --corpus {EXCHANGES} --device cpu")
     assert {name: (run_dir / name).read_bytes() for name in before} == before
     assert not list(run_dir.glob(".*"))  # no temporary file, the lock released
 
