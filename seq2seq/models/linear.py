@@ -10,7 +10,8 @@ torch 2.13.0+cpu), the 25 products of a beam step of configs/transformer.yaml (4
 weights, more than the 32 MB L3 cache) took 1.5-2x less time arranged (`decode.linear.rows5`
 in benchmarks/run.py, benchmarks/README.md "Few-row products"). With weights that stay in a
 core's cache it is the other way round: the tiny configs' 64-wide layers were 2-3x slower
-arranged.
+arranged, and on a Xeon whose 480 MiB L3 holds all 45 MB the arranged products of a beam step
+were 0.64-0.74x as fast (docs/performance.md).
 
 So `FewRowLinear` takes the arranged product on a CPU for 2 to `FEW_ROWS` rows of a weight of at
 least `LARGE_WEIGHT` elements, and is `nn.Linear` otherwise (one row, training's thousands of
