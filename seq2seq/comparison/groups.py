@@ -25,6 +25,7 @@ import numpy as np
 
 from seq2seq.checkpoint import Trained
 from seq2seq.comparison.bootstrap import CHUNK, CONFIDENCE, RESAMPLES
+from seq2seq.comparison.relevance import figures
 from seq2seq.errors import UserError
 
 SEED_KEY = "train.seed"
@@ -56,6 +57,8 @@ class GroupSummary:
     runs: list[str]
     seeds: list[int]
     metrics: dict[str, Spread]
+    # the relevance figures by `seq2seq.comparison.relevance.figures` key (empty: not ranked)
+    relevance: dict[str, Spread] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,13 +176,20 @@ def hierarchical_intervals(
 def summarize(
     groups: list[Group], trained: list[Trained], results: list, metrics: tuple
 ) -> list[GroupSummary]:
-    """Each group's `Spread` of every metric in `metrics` over its runs' `results`."""
+    """Each group's `Spread` of every metric in `metrics` and of every relevance figure (when
+    every run was ranked) over its runs' `results`."""
     summaries = []
     for group in groups:
         runs = [results[i] for i in group.members]
         labels = [run.label for run in runs]
+        ranked = [figures(run.relevance) for run in runs if run.relevance is not None]
+        relevance = {} if len(ranked) < len(runs) else {
+            key: spread([None if found[key] is None else found[key].difference
+                         for found in ranked], labels)
+            for key in ranked[0]}
         summaries.append(GroupSummary(
             group.name, labels, [trained[i].config.train.seed for i in group.members],
             {m.key: spread([getattr(run, m.key) for run in runs], labels) for m in metrics},
+            relevance,
         ))
     return summaries

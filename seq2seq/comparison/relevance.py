@@ -71,6 +71,21 @@ def relevance(scores: CandidateScores, seed: int) -> Relevance:
     )
 
 
+def figures(relevance: Relevance) -> dict[str, Interval | None]:
+    """Every relevance figure by key, in table order: hits1/hits5/mrr of the random and generic
+    distractors (then the same with `_pmi`), gap_deranged, gap_empty (None: not measured)."""
+    found: dict[str, Interval | None] = {}
+    for score in ("", "_pmi"):
+        for distractors in ("random", "generic"):
+            ranking = getattr(relevance, distractors + score)
+            for figure in ("hits1", "hits5", "mrr"):
+                found[f"{figure}_{distractors}{score}"] = (
+                    None if ranking is None else getattr(ranking, figure))
+    found["gap_deranged"] = relevance.gap_deranged
+    found["gap_empty"] = relevance.gap_empty
+    return found
+
+
 def write_distractors(
     path: Path, prompts: Sequence[str], gold_texts: Sequence[str], pool_texts: Sequence[str],
     distractors: Distractors,

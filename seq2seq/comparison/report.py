@@ -14,7 +14,7 @@ from pathlib import Path
 from seq2seq.comparison.bootstrap import Interval
 from seq2seq.comparison.groups import format_spread
 from seq2seq.comparison.references import ReplyStats
-from seq2seq.comparison.relevance import Relevance
+from seq2seq.comparison.relevance import Relevance, figures
 from seq2seq.comparison.results import Comparison, Metric, RunResult, Sample
 from seq2seq.diversity import MIN_NGRAMS
 from seq2seq.markdown import cell, table
@@ -88,20 +88,24 @@ def interval_cell(interval: Interval | None, digits: int) -> str:
     return f"{i.difference:.{digits}f} [{i.lower:.{digits}f}, {i.upper:.{digits}f}]"
 
 
+GAP_LABELS = {"gap_deranged": "context gap: deranged - own prompt (nats/token)",
+              "gap_empty": "context gap: empty - own prompt (nats/token)"}
+RANKING_LABELS = {"hits1": "hits@1/{n}", "hits5": "hits@5/{n}", "mrr": "MRR"}
+
+
+def relevance_label(key: str, candidates: int) -> str:
+    """The table's row label of a `seq2seq.comparison.relevance.figures` key."""
+    if key in GAP_LABELS:
+        return GAP_LABELS[key]
+    figure, distractors, *pmi = key.split("_")
+    return (f"{RANKING_LABELS[figure].format(n=candidates)} {distractors}"
+            f"{' (PMI)' if pmi else ''}")
+
+
 def relevance_rows(relevance: Relevance) -> list[tuple[str, Interval | None, int]]:
     """(row label, interval, decimals) of every relevance figure, in table order."""
-    n = relevance.candidates
-    rows = []
-    for score, suffix in (("", ""), ("_pmi", " (PMI)")):
-        for distractors in ("random", "generic"):
-            ranking = getattr(relevance, distractors + score)
-            for key, name in (("hits1", f"hits@1/{n}"), ("hits5", f"hits@5/{n}"),
-                              ("mrr", "MRR")):
-                rows.append((f"{name} {distractors}{suffix}",
-                             None if ranking is None else getattr(ranking, key), 3))
-    rows.append(("context gap: deranged - own prompt (nats/token)", relevance.gap_deranged, 3))
-    rows.append(("context gap: empty - own prompt (nats/token)", relevance.gap_empty, 3))
-    return rows
+    return [(relevance_label(key, relevance.candidates), interval, 3)
+            for key, interval in figures(relevance).items()]
 
 
 def relevance_table(comparison: Comparison) -> str:
@@ -151,6 +155,19 @@ def groups_table(comparison: Comparison) -> str:
     return table(["metric (mean +- sd (n runs))", *header], rows)
 
 
+def groups_relevance_table(comparison: Comparison) -> str:
+    """The relevance figures of every entry as mean +- sd (n runs) over its seeds ("" when the
+    runs were not ranked)."""
+    if not all(group.relevance for group in comparison.groups):
+        return ""
+    first = next(run.relevance for run in comparison.runs if run.relevance is not None)
+    rows = [[relevance_label(key, first.candidates),
+             *(format_spread(group.relevance[key], 3) for group in comparison.groups)]
+            for key in comparison.groups[0].relevance]
+    header = [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
+    return table(["does the reply answer the prompt? (mean +- sd (n runs))", *header], rows)
+
+
 def group_differences_table(comparison: Comparison) -> str:
     """Differences between entries with their intervals over seeds and examples."""
     names = {m.key: m.label for m in comparison.metrics()}
@@ -171,6 +188,7 @@ def summary(comparison: Comparison) -> str:
             group_differences_table(comparison) + f"\n\n{CONFIDENCE_LABEL}: hierarchical "
             f"bootstrap, {resamples} resamples: examples drawn with replacement (shared by "
             "every run), then each entry's runs drawn with replacement (docs/pretrained.md).",
+            *filter(None, [groups_relevance_table(comparison)]),
             "Every run:\n\n" + parts[0],
         ]
     if comparison.differences:

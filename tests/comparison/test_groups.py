@@ -59,7 +59,7 @@ def second_seed(train_tiny, tiny_config, tmp_path_factory):
 def test_groups_report_mean_sd_per_seed_values_and_intervals(tiny_runs, second_seed, tmp_path):
     out = tmp_path / "out"
     assert main(["--group", f"T={tiny_runs['transformer']},{second_seed}", "--group",
-                 f"G={tiny_runs['gru']}", *QUICK, "--out", str(out)]) == 0
+                 f"G={tiny_runs['gru']}", *QUICK, "--candidates", "5", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     t, g = report["groups"]
     assert t["seeds"] == [1234, 99] and t["runs"] == ["transformer", "transformer-s99"]
@@ -72,6 +72,15 @@ def test_groups_report_mean_sd_per_seed_values_and_intervals(tiny_runs, second_s
     assert d["lower"] <= d["difference"] <= d["upper"]
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert f"| token perplexity | {ppl['mean']:.2f} +- {ppl['sd']:.2f} (2) |" in markdown
+    # the relevance figures too: each run's own value (as in its row of the per-run table)
+    hits = t["relevance"]["hits1_random"]
+    per_run = [run["relevance"]["random"]["hits1"]["difference"] for run in report["runs"]
+               if run["label"] in t["runs"]]
+    assert hits["n"] == 2 and hits["values"] == dict(zip(t["runs"], per_run, strict=True))
+    assert hits["mean"] == pytest.approx(np.mean(per_run))
+    assert len(t["relevance"]) == 14 and g["relevance"]["gap_deranged"]["sd"] is None
+    assert (f"| hits@1/5 random | {hits['mean']:.3f} +- {hits['sd']:.3f} (2) | "
+            f"{g['relevance']['hits1_random']['mean']:.3f} |") in markdown
 
 
 def test_a_group_whose_runs_differ_by_more_than_the_seed_is_refused(tiny_runs, tmp_path):
