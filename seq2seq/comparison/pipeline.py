@@ -392,10 +392,14 @@ def pick_samples(count: int, total: int, seed: int) -> list[int]:
 
 
 def perplexity_differences(
-    labels: list[str], scores: list[TeacherForced], seed: int
+    labels: list[str], scores: list[TeacherForced], models: list[Trained], seed: int
 ) -> list[Difference]:
-    """ppl(b) - ppl(a) with a paired bootstrap interval for every pair of runs (a before b)."""
-    pairs = list(itertools.combinations(range(len(labels)), 2))
+    """ppl(b) - ppl(a) with a paired bootstrap interval for every pair of entries (a before b)
+    of different models: two decodings of one checkpoint score the references alike."""
+    pairs = [(a, b) for a, b in itertools.combinations(range(len(labels)), 2)
+             if models[a] is not models[b]]
+    if not pairs:
+        return []
     intervals = perplexity_difference_intervals(
         np.stack([s.nll_sum for s in scores]), np.stack([s.n_tokens for s in scores]), pairs,
         RESAMPLES, seed,
@@ -479,7 +483,8 @@ def compare(options: Options, out_dir: Path) -> tuple[Comparison, dict[str, list
     labels = [label for _, label, _ in entries]
     differences = []
     if examples.tgt is not None:
-        differences = perplexity_differences(labels, scores, options.seed)
+        differences = perplexity_differences(labels, scores, [run for run, _, _ in entries],
+                                             options.seed)
     # Every prompt of a --prompts file is shown; a data split is sampled.
     count = len(examples.src) if examples.tgt is None else options.samples
     shown = pick_samples(count, len(examples.src), options.seed)

@@ -34,7 +34,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("token_ppl", "token perplexity", 2, "n_examples", True),
     Metric("word_ppl", "word perplexity", 2, "n_examples", True),
     Metric("token_accuracy", "token accuracy", 4, "n_examples", True),
-    Metric("bleu", "BLEU (greedy)", 2, "n_replies", True),
+    Metric("bleu", "BLEU", 2, "n_replies", True),
     Metric("distinct_1", "distinct-1", 4, "n_replies", False, "distinct_1_ngrams"),
     Metric("distinct_2", "distinct-2", 4, "n_replies", False, "distinct_2_ngrams"),
     Metric("distinct_2_per_word", "distinct-2 per word (Li et al.)", 4, "n_replies", False),

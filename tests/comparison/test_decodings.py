@@ -64,6 +64,7 @@ def test_one_run_under_several_decodings_with_mmi_and_the_evaluator(
     assert rows["prompt retrieval@1/20 (--evaluator, PMI)"][0] == "40"  # n: two blocks
     report = json.loads((out / "report.json").read_text())
     assert [run["label"] for run in report["runs"]] == labels
+    assert report["perplexity_differences"] == []  # one checkpoint: the same references' NLL
     for run in report["runs"]:
         assert 0.0 <= run["prompt_retrieval"] <= 1.0 and run["n_replies"] == 40
     assert report["setup"]["decoding"].startswith(

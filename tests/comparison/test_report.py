@@ -54,7 +54,7 @@ def test_summary_has_one_row_per_metric_with_n_and_a_column_per_run():
 def test_prompts_mode_shows_reply_level_rows_only():
     text = summary(comparison(teacher_forced=False))
     rows = markdown_rows(text)
-    assert "token perplexity" not in rows and "BLEU (greedy)" not in rows
+    assert "token perplexity" not in rows and "BLEU" not in rows
     assert rows["distinct-1"] == ["40", "0.1000 (1,190 n-grams)", "0.1000 (1,190 n-grams)"]
     assert "reference" not in samples_table(["a", "b"], comparison(False).samples)
 
