@@ -146,13 +146,17 @@ def reply_rows_table(rows: list[ReplyStats]) -> str:
     )
 
 
+def group_headers(comparison: Comparison) -> list[str]:
+    """One column header per entry: its name and seeds."""
+    return [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
+
+
 def groups_table(comparison: Comparison) -> str:
     """One row per metric, one column per entry: mean +- sd (n runs) over its seeds."""
     rows = [[metric.label, *(format_spread(group.metrics[metric.key], metric.digits)
                              for group in comparison.groups)]
             for metric in comparison.metrics()]
-    header = [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
-    return table(["metric (mean +- sd (n runs))", *header], rows)
+    return table(["metric (mean +- sd (n runs))", *group_headers(comparison)], rows)
 
 
 def groups_relevance_table(comparison: Comparison) -> str:
@@ -164,8 +168,8 @@ def groups_relevance_table(comparison: Comparison) -> str:
     rows = [[relevance_label(key, first.candidates),
              *(format_spread(group.relevance[key], 3) for group in comparison.groups)]
             for key in comparison.groups[0].relevance]
-    header = [f"{cell(g.name)} (seeds {', '.join(map(str, g.seeds))})" for g in comparison.groups]
-    return table(["does the reply answer the prompt? (mean +- sd (n runs))", *header], rows)
+    return table(["does the reply answer the prompt? (mean +- sd (n runs))",
+                  *group_headers(comparison)], rows)
 
 
 def group_differences_table(comparison: Comparison) -> str:
