@@ -16,6 +16,11 @@ untrained model's choices do not matter).
   projection but the once-per-source cross-attention keys/values, and the output projection)
   through the sped-up models' `seq2seq.models.linear.FewRowLinear`, against `F.linear` on the
   same weights.
+- MMI (docs/mmi.md), replies/s against greedy with cache on the same sources, replies of
+  `MMI_REPLY_TOKENS` tokens (about the corpus's median reply; eos forbidden until then): anti-LM
+  with a separate reply LM (batch 1 and 64), MMI-bidi reranking a beam of 10 with a backward
+  model, and sample-and-rank over 10 samples (batch 1, a chat line). The extra models are
+  untrained copies of the forward model's architecture: only their cost is measured.
 
 Both greedy variants must produce the same tokens; the figure's details say whether they did.
 """
@@ -34,6 +39,8 @@ from benchmarks.workload import Settings, Vocabulary, decoding_sources, examples
 from seq2seq.config import DecodeConfig
 from seq2seq.decoding import Decoding, generate
 from seq2seq.device import Precision
+from seq2seq.mmi import Scorers
+from seq2seq.mmi import generate as mmi_generate
 from seq2seq.models import Seq2SeqModel, build_model
 from seq2seq.models.linear import LARGE_WEIGHT, FewRowLinear
 from seq2seq.models.speed import speed_up
@@ -42,6 +49,15 @@ WARMUP_TOKENS = 8  # warm-up decodes are short: they only need to touch every co
 BATCH_SIZES = (1, 64)
 BEAM_SIZE = 5
 STEPS_PER_CALL = 20  # beam steps' products per timed call of the few-row products
+MMI_REPLY_TOKENS = 10  # tokens per reply in the MMI figures
+MMI_METHODS = {  # figure suffix -> (label, decode settings, batch sizes)
+    "antilm": ("MMI-antiLM, reply LM (lambda 0.4, gamma 3)",
+               dict(strategy="greedy", mmi="antilm", mmi_lambda=0.4, mmi_gamma=3), (1, 64)),
+    "bidi10": ("MMI-bidi over beam 10 (lambda 1)",
+               dict(strategy="beam", beam_size=10, mmi="bidi", mmi_lambda=1.0), (1,)),
+    "rank10": ("Sample-and-rank, 10 samples (tau 0.7)",
+               dict(strategy="sample", num_samples=10, temperature=0.7), (1,)),
+}
 
 
 def greedy_recomputed(
@@ -94,6 +110,51 @@ def run(settings: Settings) -> list[Figure]:
             figures += _measure(model, batch.src, batch.src_mask, vocab, precision, settings)
     if settings.device.type == "cpu":
         figures.append(few_row_products(model, settings))
+    figures += mmi_costs(model, vocab, settings)
+    return figures
+
+
+def mmi_costs(model: Seq2SeqModel, vocab: Vocabulary, settings: Settings) -> list[Figure]:
+    """Replies/s of each `MMI_METHODS` entry against greedy with cache, per batch size and
+    precision, every reply `MMI_REPLY_TOKENS` tokens long (fewer with --quick)."""
+    torch.manual_seed(settings.seed + 1)
+    config = settings.transformer_config()
+    extra = speed_up(build_model(config.model, vocab).to(settings.device), settings.device).eval()
+    scorers = Scorers(backward=extra, reply_lm=extra)  # one untrained model plays both roles
+    new_tokens = min(settings.new_tokens, MMI_REPLY_TOKENS)
+    generator = torch.Generator(settings.device).manual_seed(settings.seed)
+
+    def decoder(src: Tensor, src_mask: Tensor, precision: str,
+                **decode: Any) -> Callable[[], list[list[int]]]:
+        decoding = Decoding.of(DecodeConfig(max_len=new_tokens, min_len=new_tokens, **decode),
+                               vocab)
+        autocast = Precision(precision, settings.device).autocast
+
+        def call() -> list[list[int]]:
+            with autocast():
+                return mmi_generate(model, src, src_mask, decoding, scorers=scorers,
+                                    generator=generator).tokens
+
+        return call
+
+    figures = []
+    for precision in settings.precisions:
+        for batch_size in BATCH_SIZES:
+            methods = {name: method for name, method in MMI_METHODS.items()
+                       if batch_size in method[2]}
+            batch = decoding_sources(settings, batch_size).to(settings.device)
+            calls = {name: decoder(batch.src, batch.src_mask, precision, **method[1])
+                     for name, method in methods.items()}
+            calls["greedy"] = decoder(batch.src, batch.src_mask, precision, strategy="greedy")
+            for call in calls.values():
+                call()  # warm-up
+            timing = time_in_turns(calls, settings.device, settings.repeats, settings.budget_s)
+            figures += [throughput_figure(
+                f"decode.{name}.b{batch_size}.{precision}",
+                f"{label}, batch {batch_size} ({precision})", batch_size, "replies/s",
+                timing.times[name], "greedy with cache", reference_times=timing.times["greedy"],
+                note=f"replies of {new_tokens} tokens",
+            ) for name, (label, _, _) in methods.items()]
     return figures
 
 
